@@ -1,0 +1,77 @@
+//! A SQL schema whose tables are Delta tables of the catalog, loaded on first use.
+//!
+//! The first reference to a table in a session loads its latest version and builds
+//! deltalake's table provider; later references in the same session reuse it, so one
+//! query never mixes two versions of a table.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result};
+
+use super::to_datafusion;
+use crate::table_name::TableName;
+use crate::tables::{Catalog, TableAt};
+
+/// One domain schema (e.g. `logistics`) of the catalog.
+#[derive(Debug)]
+pub struct DeltaSchemaProvider {
+    catalog: Arc<Catalog>,
+    schema: String,
+    tables: Vec<String>,
+    loaded: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+}
+
+impl DeltaSchemaProvider {
+    /// A schema with the given table names (as listed from storage).
+    pub fn new(catalog: Arc<Catalog>, schema: &str, tables: Vec<String>) -> Self {
+        DeltaSchemaProvider {
+            catalog,
+            schema: schema.to_owned(),
+            tables,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Loads a table at a version and wraps it as a DataFusion table provider.
+pub(crate) async fn delta_provider(
+    catalog: &Catalog,
+    name: &TableName,
+    at: TableAt,
+) -> Result<Arc<dyn TableProvider>> {
+    let table = catalog.load(name, at).await.map_err(to_datafusion)?;
+    table
+        .table_provider()
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("cannot read {name}: {e}")))
+}
+
+#[async_trait]
+impl SchemaProvider for DeltaSchemaProvider {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.clone()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if !self.table_exist(name) {
+            return Ok(None);
+        }
+        if let Some(hit) = self.loaded.lock().ok().and_then(|l| l.get(name).cloned()) {
+            return Ok(Some(hit));
+        }
+        let table_name = TableName::new(&self.schema, name).map_err(to_datafusion)?;
+        let provider = delta_provider(&self.catalog, &table_name, TableAt::Latest).await?;
+        if let Ok(mut loaded) = self.loaded.lock() {
+            let provider = loaded.entry(name.to_owned()).or_insert(provider).clone();
+            return Ok(Some(provider));
+        }
+        Ok(Some(provider))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t == name)
+    }
+}

@@ -1,0 +1,324 @@
+//! The `sys` schema: system tables computed when a query reads them.
+//!
+//! A [`SystemTable`] has a fixed schema and produces its rows on demand. This module
+//! defines the catalog's own: `sys.tables`, `sys.table_versions` and `sys.submissions`,
+//! all derived from the Delta commit history (the single source of truth). Other crates
+//! add theirs (duties, KPIs, plugins, audit log) through [`super::register_catalog`].
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampSecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
+
+use super::{to_beijing, to_datafusion};
+use crate::history::TableVersion;
+use crate::tables::Catalog;
+
+/// A table of the `sys` schema.
+#[async_trait]
+pub trait SystemTable: Send + Sync + Debug {
+    /// Name within `sys`, e.g. `tables`.
+    fn name(&self) -> &str;
+    /// The fixed schema of its rows.
+    fn schema(&self) -> SchemaRef;
+    /// The rows, computed now.
+    async fn rows(&self) -> Result<RecordBatch>;
+}
+
+/// The `sys` schema over a set of system tables.
+#[derive(Debug)]
+pub struct SystemSchemaProvider {
+    tables: BTreeMap<String, Arc<dyn SystemTable>>,
+}
+
+impl SystemSchemaProvider {
+    /// A schema with these tables (a later table of the same name wins).
+    pub fn new(tables: Vec<Arc<dyn SystemTable>>) -> Self {
+        SystemSchemaProvider {
+            tables: tables
+                .into_iter()
+                .map(|t| (t.name().to_owned(), t))
+                .collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for SystemSchemaProvider {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(table) = self.tables.get(name) else {
+            return Ok(None);
+        };
+        let batch = table.rows().await?;
+        let mem = MemTable::try_new(table.schema(), vec![vec![batch]])?;
+        Ok(Some(Arc::new(mem)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}
+
+/// The system tables the catalog itself provides.
+pub fn catalog_system_tables(catalog: Arc<Catalog>) -> Vec<Arc<dyn SystemTable>> {
+    vec![
+        Arc::new(TablesTable(catalog.clone())),
+        Arc::new(TableVersionsTable(catalog.clone())),
+        Arc::new(SubmissionsTable(catalog)),
+    ]
+}
+
+/// Builds a `RecordBatch` column by column; keeps system tables short and uniform.
+#[derive(Default)]
+pub struct BatchBuilder {
+    fields: Vec<Field>,
+    columns: Vec<ArrayRef>,
+}
+
+impl BatchBuilder {
+    /// A text column.
+    pub fn text<S: AsRef<str>>(
+        mut self,
+        name: &str,
+        values: impl IntoIterator<Item = Option<S>>,
+    ) -> Self {
+        self.fields.push(Field::new(name, DataType::Utf8, true));
+        self.columns.push(Arc::new(StringArray::from_iter(values)));
+        self
+    }
+
+    /// A 64-bit integer column.
+    pub fn int(mut self, name: &str, values: impl IntoIterator<Item = Option<i64>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Int64, true));
+        self.columns.push(Arc::new(Int64Array::from_iter(values)));
+        self
+    }
+
+    /// A timestamp column, shown in Beijing time.
+    pub fn time(
+        mut self,
+        name: &str,
+        values: impl IntoIterator<Item = Option<DateTime<Utc>>>,
+    ) -> Self {
+        self.fields.push(Field::new(
+            name,
+            DataType::Timestamp(TimeUnit::Second, None),
+            true,
+        ));
+        let seconds = values
+            .into_iter()
+            .map(|v| v.map(|t| to_beijing(t).and_utc().timestamp()));
+        self.columns
+            .push(Arc::new(TimestampSecondArray::from_iter(seconds)));
+        self
+    }
+
+    /// The schema of the columns added so far.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(self.fields.clone()))
+    }
+
+    /// The finished batch.
+    pub fn build(self) -> Result<RecordBatch> {
+        let schema = self.schema();
+        Ok(RecordBatch::try_new(schema, self.columns)?)
+    }
+}
+
+fn int(v: u64) -> Option<i64> {
+    i64::try_from(v).ok()
+}
+
+/// `sys.tables`: every table with its current version, rows, files and bytes.
+#[derive(Debug)]
+struct TablesTable(Arc<Catalog>);
+
+impl TablesTable {
+    fn columns(rows: &[(crate::tables::TableSummary, Option<DateTime<Utc>>)]) -> BatchBuilder {
+        BatchBuilder::default()
+            .text(
+                "table_name",
+                rows.iter().map(|(s, _)| Some(s.table.to_string())),
+            )
+            .text(
+                "schema_name",
+                rows.iter().map(|(s, _)| Some(s.table.schema())),
+            )
+            .text("table", rows.iter().map(|(s, _)| Some(s.table.table())))
+            .text("mode", rows.iter().map(|(s, _)| Some(s.mode)))
+            .int("version", rows.iter().map(|(s, _)| int(s.version)))
+            .int("rows", rows.iter().map(|(s, _)| int(s.rows)))
+            .int("files", rows.iter().map(|(s, _)| int(s.files)))
+            .int("bytes", rows.iter().map(|(s, _)| int(s.bytes)))
+            .int(
+                "columns",
+                rows.iter()
+                    .map(|(s, _)| int(s.schema.fields().len() as u64)),
+            )
+            .time("last_committed_at", rows.iter().map(|(_, t)| *t))
+    }
+}
+
+#[async_trait]
+impl SystemTable for TablesTable {
+    fn name(&self) -> &str {
+        "tables"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Self::columns(&[]).schema()
+    }
+
+    async fn rows(&self) -> Result<RecordBatch> {
+        let mut rows = Vec::new();
+        for name in self.0.list_tables().await.map_err(to_datafusion)? {
+            let summary = self.0.summary(&name).await.map_err(to_datafusion)?;
+            let history = self.0.history(&name).await.map_err(to_datafusion)?;
+            let last = history.last().and_then(|v| v.committed_at);
+            rows.push((summary, last));
+        }
+        Self::columns(&rows).build()
+    }
+}
+
+async fn all_versions(catalog: &Catalog) -> Result<Vec<TableVersion>> {
+    let mut versions = Vec::new();
+    for name in catalog.list_tables().await.map_err(to_datafusion)? {
+        versions.extend(catalog.history(&name).await.map_err(to_datafusion)?);
+    }
+    Ok(versions)
+}
+
+/// `sys.table_versions`: every version of every table, with its submission.
+#[derive(Debug)]
+struct TableVersionsTable(Arc<Catalog>);
+
+impl TableVersionsTable {
+    fn columns(v: &[TableVersion]) -> BatchBuilder {
+        let sub = |f: fn(&crate::SubmissionRecord) -> Option<String>| {
+            v.iter()
+                .map(move |v| v.submission.as_ref().and_then(f))
+                .collect::<Vec<_>>()
+        };
+        BatchBuilder::default()
+            .text("table_name", v.iter().map(|v| Some(v.table.to_string())))
+            .int("version", v.iter().map(|v| int(v.version)))
+            .time("committed_at", v.iter().map(|v| v.committed_at))
+            .text("operation", v.iter().map(|v| Some(v.operation.clone())))
+            .text("mode", v.iter().map(|v| v.mode.map(|m| m.name())))
+            .text(
+                "period",
+                v.iter()
+                    .map(|v| v.mode.and_then(|m| m.period()).map(|p| p.to_string())),
+            )
+            .text("submission_id", sub(|s| Some(s.submission_id.clone())))
+            .text("duty", sub(|s| s.duty.clone()))
+            .text("department", sub(|s| s.department.clone()))
+            .text("uploader", sub(|s| Some(s.uploader.clone())))
+            .text("file_name", sub(|s| s.file_name.clone()))
+            .int("rows", v.iter().map(|v| int(v.rows_added)))
+            .int("files_added", v.iter().map(|v| int(v.files_added)))
+            .int("files_removed", v.iter().map(|v| int(v.files_removed)))
+    }
+}
+
+#[async_trait]
+impl SystemTable for TableVersionsTable {
+    fn name(&self) -> &str {
+        "table_versions"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Self::columns(&[]).schema()
+    }
+
+    async fn rows(&self) -> Result<RecordBatch> {
+        Self::columns(&all_versions(&self.0).await?).build()
+    }
+}
+
+/// `sys.submissions`: every accepted submission (one per table version it produced).
+#[derive(Debug)]
+struct SubmissionsTable(Arc<Catalog>);
+
+impl SubmissionsTable {
+    fn columns(v: &[(&TableVersion, &crate::SubmissionRecord)]) -> BatchBuilder {
+        BatchBuilder::default()
+            .text(
+                "submission_id",
+                v.iter().map(|(_, s)| Some(s.submission_id.clone())),
+            )
+            .text("status", v.iter().map(|_| Some("accepted")))
+            .text("duty", v.iter().map(|(_, s)| s.duty.clone()))
+            .text("department", v.iter().map(|(_, s)| s.department.clone()))
+            .text(
+                "period",
+                v.iter()
+                    .map(|(t, _)| t.mode.and_then(|m| m.period()).map(|p| p.to_string())),
+            )
+            .text(
+                "table_name",
+                v.iter().map(|(t, _)| Some(t.table.to_string())),
+            )
+            .int("version", v.iter().map(|(t, _)| int(t.version)))
+            .text("uploader", v.iter().map(|(_, s)| Some(s.uploader.clone())))
+            .text("file_name", v.iter().map(|(_, s)| s.file_name.clone()))
+            .text("file_sha256", v.iter().map(|(_, s)| s.file_sha256.clone()))
+            .int("rows", v.iter().map(|(_, s)| int(s.rows)))
+            .int("problems", v.iter().map(|_| Some(0)))
+            .time("received_at", v.iter().map(|(_, s)| Some(s.received_at)))
+            .time("committed_at", v.iter().map(|(t, _)| t.committed_at))
+            .text(
+                "plugin_id",
+                v.iter()
+                    .map(|(_, s)| s.plugin.as_ref().map(|p| p.id.clone())),
+            )
+            .text(
+                "plugin_version",
+                v.iter()
+                    .map(|(_, s)| s.plugin.as_ref().map(|p| p.version.clone())),
+            )
+            .text(
+                "plugin_sha256",
+                v.iter()
+                    .map(|(_, s)| s.plugin.as_ref().map(|p| p.sha256.clone())),
+            )
+    }
+}
+
+#[async_trait]
+impl SystemTable for SubmissionsTable {
+    fn name(&self) -> &str {
+        "submissions"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Self::columns(&[]).schema()
+    }
+
+    async fn rows(&self) -> Result<RecordBatch> {
+        let versions = all_versions(&self.0).await?;
+        let mut accepted: Vec<_> = versions
+            .iter()
+            .filter_map(|v| v.submission.as_ref().map(|s| (v, s)))
+            .collect();
+        accepted.sort_by_key(|(_, s)| s.received_at);
+        Self::columns(&accepted).build()
+    }
+}
+
+/// Wraps an error from building rows.
+pub fn system_table_error(table: &str, e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Execution(format!("cannot compute sys.{table}: {e}"))
+}

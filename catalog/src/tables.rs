@@ -1,0 +1,648 @@
+//! The catalog: the platform's Delta tables under one object-store root.
+//!
+//! [`Catalog`] lists tables, loads them (latest or as of a version or time), reports
+//! their history and commits new versions. A commit is one Delta transaction carrying
+//! the [`SubmissionRecord`]: a `snapshot` commit replaces the whole table, a
+//! `period(P)` commit replaces only the rows of period P (the table is partitioned by
+//! `_period`). Every stored row carries `_submission_id`. Concurrent commits are
+//! serialised optimistically: the loser reloads the table and redoes its write, so no
+//! commit is lost and none is applied on a stale view.
+//!
+//! Storage layout: `<root>/tables/<schema>/<table>/` holds one Delta table
+//! (`_delta_log/` and Parquet files).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::{DateTime, Utc};
+use deltalake::datafusion::prelude::{col, lit};
+use deltalake::kernel::transaction::{CommitProperties, TransactionError};
+use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use url::Url;
+
+use crate::error::{CatalogError, Result, one_line};
+use crate::history::{CommitCache, MODE_KEY, TableVersion, read_history};
+use crate::location::DataLocation;
+use crate::submission::{CommitMode, SUBMISSION_KEY, SubmissionRecord};
+use crate::table_name::TableName;
+
+/// Column every stored row carries: the submission that produced it.
+pub const SUBMISSION_ID_COLUMN: &str = "_submission_id";
+/// Partition column of period tables: the period (`YYYY-MM`) a row belongs to.
+pub const PERIOD_COLUMN: &str = "_period";
+
+/// How many times a commit that loses a race is redone before giving up.
+const MAX_COMMIT_ATTEMPTS: usize = 20;
+
+/// Which version of a table to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableAt {
+    /// The latest version.
+    Latest,
+    /// A version number.
+    Version(u64),
+    /// The latest version committed at or before a moment.
+    Time(DateTime<Utc>),
+}
+
+/// What a commit produced.
+#[derive(Debug, Clone)]
+pub struct CommitOutcome {
+    /// The table written.
+    pub table: TableName,
+    /// The new version.
+    pub version: u64,
+    /// Rows stored by the commit.
+    pub rows: u64,
+    /// How many attempts it took (more than 1 when racing other writers).
+    pub attempts: usize,
+}
+
+/// A table's current state, for `sannong tables` and `sys.tables`.
+#[derive(Debug, Clone)]
+pub struct TableSummary {
+    /// The table.
+    pub table: TableName,
+    /// Current version.
+    pub version: u64,
+    /// Rows in the current version.
+    pub rows: u64,
+    /// Data files in the current version.
+    pub files: u64,
+    /// Bytes of data in the current version.
+    pub bytes: u64,
+    /// `period` if partitioned by period, else `snapshot`.
+    pub mode: &'static str,
+    /// The Arrow schema, including system columns.
+    pub schema: SchemaRef,
+}
+
+/// The platform's tables under one data location.
+#[derive(Debug)]
+pub struct Catalog {
+    location: DataLocation,
+    /// Object store whose `/` is the root of the storage system (filesystem root or bucket).
+    root_store: Arc<dyn ObjectStore>,
+    /// Path of the data root inside `root_store`.
+    root_path: Path,
+    /// Set when the object store was supplied by the caller (tests inject faults this way).
+    custom_store: bool,
+    commits: CommitCache,
+}
+
+impl Catalog {
+    /// Opens the data location; for remote stores, checks it can be reached.
+    pub async fn open(location: DataLocation) -> Result<Self> {
+        register_object_store_schemes();
+        let log_store = DeltaTableBuilder::from_url(location.root().clone())
+            .and_then(|b| {
+                b.with_storage_options(location.storage_options().clone())
+                    .build_storage()
+            })
+            .map_err(|e| CatalogError::InvalidLocation {
+                location: location.display().to_owned(),
+                reason: one_line(&e.to_string()),
+            })?;
+        let catalog = Catalog {
+            root_path: root_path_of(&location),
+            root_store: log_store.root_object_store(None),
+            location,
+            custom_store: false,
+            commits: CommitCache::default(),
+        };
+        if !catalog.location.is_local() {
+            catalog.check_reachable().await?;
+        }
+        Ok(catalog)
+    }
+
+    /// Opens a location through a caller-supplied object store whose `/` is the storage
+    /// root (the filesystem root for `file://` locations). Used to inject faults in tests.
+    pub fn with_object_store(location: DataLocation, root_store: Arc<dyn ObjectStore>) -> Self {
+        register_object_store_schemes();
+        Catalog {
+            root_path: root_path_of(&location),
+            root_store,
+            location,
+            custom_store: true,
+            commits: CommitCache::default(),
+        }
+    }
+
+    /// The data location.
+    pub fn location(&self) -> &DataLocation {
+        &self.location
+    }
+
+    /// The object store holding the data root, and the root's path in it.
+    pub fn root_store(&self) -> (&Arc<dyn ObjectStore>, &Path) {
+        (&self.root_store, &self.root_path)
+    }
+
+    /// One cheap request that fails quickly and clearly when the store is unreachable.
+    async fn check_reachable(&self) -> Result<()> {
+        let probe = self.root_store.list_with_delimiter(Some(&self.root_path));
+        match tokio::time::timeout(Duration::from_secs(20), probe).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                let mut detail = one_line(&e.to_string());
+                if detail.contains("credentials") || detail.contains("169.254.169.254") {
+                    detail.push_str(
+                        " (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and AWS_ENDPOINT_URL for an S3-compatible store)",
+                    );
+                }
+                Err(CatalogError::Unreachable {
+                    location: self.location.display().to_owned(),
+                    detail,
+                })
+            }
+            Err(_) => Err(CatalogError::Unreachable {
+                location: self.location.display().to_owned(),
+                detail: "no answer within 20 s".into(),
+            }),
+        }
+    }
+
+    fn table_path(&self, name: &TableName) -> Path {
+        self.root_path
+            .clone()
+            .join("tables")
+            .join(name.schema())
+            .join(name.table())
+    }
+
+    /// The URL of a table's directory.
+    pub fn table_url(&self, name: &TableName) -> Result<Url> {
+        self.location
+            .join(&format!("tables/{}/{}/", name.schema(), name.table()))
+    }
+
+    fn builder(&self, name: &TableName) -> Result<DeltaTableBuilder> {
+        let mut builder = DeltaTableBuilder::from_url(self.table_url(name)?)
+            .map_err(|e| CatalogError::storage(format!("opening {name}"), e))?
+            .with_storage_options(self.location.storage_options().clone());
+        if self.custom_store || !self.location.is_local() {
+            builder = builder.with_storage_backend(self.root_store.clone(), self.table_url(name)?);
+        }
+        Ok(builder)
+    }
+
+    /// Lists the tables that have at least one committed version, sorted by name.
+    pub async fn list_tables(&self) -> Result<Vec<TableName>> {
+        let tables_dir = self.root_path.clone().join("tables");
+        let mut names = Vec::new();
+        for schema_dir in self.list_dirs(&tables_dir).await? {
+            for table_dir in self.list_dirs(&schema_dir).await? {
+                let (Some(schema), Some(table)) =
+                    (schema_dir.parts().next_back(), table_dir.parts().next_back())
+                else {
+                    continue;
+                };
+                let Ok(name) = TableName::new(schema.as_ref(), table.as_ref()) else {
+                    continue;
+                };
+                if self.has_commit(&name).await? {
+                    names.push(name);
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    async fn list_dirs(&self, dir: &Path) -> Result<Vec<Path>> {
+        match self.root_store.list_with_delimiter(Some(dir)).await {
+            Ok(listing) => Ok(listing.common_prefixes),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(CatalogError::storage(format!("listing {dir}"), e)),
+        }
+    }
+
+    /// Whether the table has a committed version (its `_delta_log/` holds a commit).
+    pub async fn exists(&self, name: &TableName) -> Result<bool> {
+        self.has_commit(name).await
+    }
+
+    async fn has_commit(&self, name: &TableName) -> Result<bool> {
+        let log = self.table_path(name).join("_delta_log");
+        match self.root_store.list_with_delimiter(Some(&log)).await {
+            Ok(listing) => Ok(listing
+                .objects
+                .iter()
+                .any(|o| o.location.as_ref().ends_with(".json"))),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(CatalogError::storage(format!("listing {name}"), e)),
+        }
+    }
+
+    /// Loads a table at a version.
+    pub async fn load(&self, name: &TableName, at: TableAt) -> Result<DeltaTable> {
+        if !self.has_commit(name).await? {
+            return Err(CatalogError::TableNotFound {
+                table: name.to_string(),
+            });
+        }
+        let at = match at {
+            TableAt::Time(t) => TableAt::Version(self.version_at(name, t).await?),
+            other => other,
+        };
+        let mut builder = self.builder(name)?;
+        builder = match at {
+            TableAt::Version(v) => builder.with_version(v),
+            _ => builder,
+        };
+        match builder.load().await {
+            Ok(table) => Ok(table),
+            Err(DeltaTableError::NotATable(_)) => Err(CatalogError::TableNotFound {
+                table: name.to_string(),
+            }),
+            Err(e) if at != TableAt::Latest => {
+                let hint = match self.history(name).await {
+                    Ok(h) if h.is_empty() => String::new(),
+                    Ok(h) => describe_versions(&h),
+                    Err(CatalogError::TableNotFound { .. }) => {
+                        return Err(CatalogError::TableNotFound {
+                            table: name.to_string(),
+                        });
+                    }
+                    Err(_) => format!(" ({})", one_line(&e.to_string())),
+                };
+                Err(CatalogError::VersionNotFound {
+                    table: name.to_string(),
+                    version: match at {
+                        TableAt::Version(v) => v.to_string(),
+                        _ => "latest".into(),
+                    },
+                    hint,
+                })
+            }
+            Err(e) => Err(CatalogError::storage(format!("loading {name}"), e)),
+        }
+    }
+
+    /// The latest version committed at or before `at`. Times shown to users have whole
+    /// seconds, so a commit counts as made at the start of its second: the time printed
+    /// by `history` selects that very version.
+    pub async fn version_at(&self, name: &TableName, at: DateTime<Utc>) -> Result<u64> {
+        let history = self.history(name).await?;
+        history
+            .iter()
+            .filter(|v| {
+                v.committed_at
+                    .is_some_and(|t| t.timestamp() <= at.timestamp())
+            })
+            .map(|v| v.version)
+            .max()
+            .ok_or_else(|| CatalogError::VersionNotFound {
+                table: name.to_string(),
+                version: format!(
+                    "as of {} (Beijing time)",
+                    crate::sql::to_beijing(at).format("%Y-%m-%d %H:%M:%S")
+                ),
+                hint: describe_versions(&history),
+            })
+    }
+
+    /// All versions of a table, oldest first.
+    pub async fn history(&self, name: &TableName) -> Result<Vec<TableVersion>> {
+        let versions = read_history(
+            &self.root_store,
+            &self.table_path(name),
+            name,
+            &self.commits,
+        )
+        .await?;
+        if versions.is_empty() {
+            return Err(CatalogError::TableNotFound {
+                table: name.to_string(),
+            });
+        }
+        Ok(versions)
+    }
+
+    /// The current state of a table.
+    pub async fn summary(&self, name: &TableName) -> Result<TableSummary> {
+        let table = self.load(name, TableAt::Latest).await?;
+        summarise(name, &table)
+    }
+
+    /// Commits `batches` to a table as one new version, creating the table on first use.
+    ///
+    /// `batches` must all have `schema` (the business columns); the catalog adds
+    /// `_submission_id` and, for period commits, `_period`. A new nullable column is added
+    /// to an existing table (schema evolution); any other difference is refused.
+    pub async fn commit(
+        &self,
+        name: &TableName,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        mode: CommitMode,
+        submission: &SubmissionRecord,
+    ) -> Result<CommitOutcome> {
+        let stored = with_system_columns(name, &schema, batches, mode, &submission.submission_id)?;
+        let rows: u64 = stored.iter().map(|b| b.num_rows() as u64).sum();
+        let mut submission = submission.clone();
+        submission.rows = rows;
+        let metadata = commit_metadata(&submission, mode)?;
+        for attempt in 1..=MAX_COMMIT_ATTEMPTS {
+            let table = match self.load(name, TableAt::Latest).await {
+                Ok(table) => Some(table),
+                Err(CatalogError::TableNotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let schema_mode = match &table {
+                Some(t) => schema_change(name, t, &stored[0].schema())?,
+                None => None,
+            };
+            let target = match table {
+                Some(t) => t,
+                None => self
+                    .builder(name)?
+                    .build()
+                    .map_err(|e| CatalogError::storage(format!("creating {name}"), e))?,
+            };
+            let mut write = target
+                .write(stored.clone())
+                .with_save_mode(SaveMode::Overwrite)
+                .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
+                .with_commit_properties(
+                    CommitProperties::default()
+                        .with_metadata(metadata.clone())
+                        .with_max_retries(0)
+                        .with_cleanup_expired_logs(Some(false)),
+                );
+            if let Some(schema_mode) = schema_mode {
+                write = write.with_schema_mode(schema_mode);
+            }
+            if let CommitMode::Period(period) = mode {
+                write = write
+                    .with_partition_columns([PERIOD_COLUMN])
+                    .with_replace_where(col(PERIOD_COLUMN).eq(lit(period.to_string())));
+            }
+            match write.await {
+                Ok(table) => {
+                    let version = table.version().ok_or_else(|| {
+                        CatalogError::Internal(format!("{name} has no version after a commit"))
+                    })?;
+                    return Ok(CommitOutcome {
+                        table: name.clone(),
+                        version,
+                        rows,
+                        attempts: attempt,
+                    });
+                }
+                Err(e) if lost_race(&e) => {
+                    tracing::info!(table = %name, attempt, "commit lost a race; redoing it");
+                    tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+                }
+                Err(e) => return Err(CatalogError::storage(format!("committing to {name}"), e)),
+            }
+        }
+        Err(CatalogError::CommitConflict {
+            table: name.to_string(),
+            attempts: MAX_COMMIT_ATTEMPTS,
+        })
+    }
+}
+
+/// Table properties that keep every version readable: the platform's history is its
+/// audit trail, so logs and replaced files are retained for ten years.
+const TABLE_PROPERTIES: &[(&str, &str)] = &[
+    ("delta.logRetentionDuration", "interval 3650 days"),
+    ("delta.deletedFileRetentionDuration", "interval 3650 days"),
+];
+
+fn register_object_store_schemes() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| deltalake::aws::register_handlers(None));
+}
+
+fn root_path_of(location: &DataLocation) -> Path {
+    Path::from_url_path(location.root().path()).unwrap_or_default()
+}
+
+fn lost_race(e: &DeltaTableError) -> bool {
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::CommitConflict(_)
+                    | TransactionError::VersionAlreadyExists(_)
+            }
+    )
+}
+
+fn describe_versions(history: &[TableVersion]) -> String {
+    let first = history.first();
+    let last = history.last();
+    match (first, last) {
+        (Some(first), Some(last)) => {
+            let when = |v: &TableVersion| {
+                v.committed_at
+                    .map(|t| {
+                        crate::sql::to_beijing(t)
+                            .format(" (%Y-%m-%d %H:%M:%S)")
+                            .to_string()
+                    })
+                    .unwrap_or_default()
+            };
+            format!(
+                "; it has versions {}{} to {}{}",
+                first.version,
+                when(first),
+                last.version,
+                when(last)
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+fn commit_metadata(
+    submission: &SubmissionRecord,
+    mode: CommitMode,
+) -> Result<Vec<(String, serde_json::Value)>> {
+    let to_json = |v: serde_json::Result<serde_json::Value>| {
+        v.map_err(|e| CatalogError::Internal(format!("cannot serialise the submission: {e}")))
+    };
+    Ok(vec![
+        (
+            SUBMISSION_KEY.to_owned(),
+            to_json(serde_json::to_value(submission))?,
+        ),
+        (MODE_KEY.to_owned(), to_json(serde_json::to_value(mode))?),
+    ])
+}
+
+/// Adds `_submission_id` (and `_period` for period commits) to every batch; checks the
+/// batches have the declared schema and refuses business columns that shadow system ones.
+fn with_system_columns(
+    name: &TableName,
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    mode: CommitMode,
+    submission_id: &str,
+) -> Result<Vec<RecordBatch>> {
+    if let Some(field) = schema.fields().iter().find(|f| f.name().starts_with('_')) {
+        return Err(CatalogError::SchemaMismatch {
+            table: name.to_string(),
+            detail: format!(
+                "column '{}' starts with '_', which is reserved for system columns",
+                field.name()
+            ),
+        });
+    }
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(SUBMISSION_ID_COLUMN, DataType::Utf8, false));
+    if mode.period().is_some() {
+        fields.push(Field::new(PERIOD_COLUMN, DataType::Utf8, false));
+    }
+    let stored_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let mut batches = batches;
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema.clone()));
+    }
+    batches
+        .into_iter()
+        .map(|batch| {
+            if batch.schema().fields() != schema.fields() {
+                return Err(CatalogError::SchemaMismatch {
+                    table: name.to_string(),
+                    detail: format!(
+                        "a batch has columns {:?}, the declared schema has {:?}",
+                        batch
+                            .schema()
+                            .fields()
+                            .iter()
+                            .map(|f| f.to_string())
+                            .collect::<Vec<_>>(),
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.to_string())
+                            .collect::<Vec<_>>()
+                    ),
+                });
+            }
+            let rows = batch.num_rows();
+            let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+            columns.push(Arc::new(StringArray::from_iter_values(
+                std::iter::repeat_n(submission_id, rows),
+            )));
+            if let Some(period) = mode.period() {
+                let period = period.to_string();
+                columns.push(Arc::new(StringArray::from_iter_values(
+                    std::iter::repeat_n(period.as_str(), rows),
+                )));
+            }
+            RecordBatch::try_new(stored_schema.clone(), columns).map_err(|e| {
+                CatalogError::SchemaMismatch {
+                    table: name.to_string(),
+                    detail: e.to_string(),
+                }
+            })
+        })
+        .collect()
+}
+
+/// Decides how a write's schema relates to the table's: same (no schema mode), new
+/// nullable columns (merge), or incompatible (refused, naming the column).
+fn schema_change(
+    name: &TableName,
+    table: &DeltaTable,
+    incoming: &SchemaRef,
+) -> Result<Option<SchemaMode>> {
+    let current = table
+        .snapshot()
+        .map_err(|e| CatalogError::storage(format!("reading the schema of {name}"), e))?
+        .snapshot()
+        .arrow_schema();
+    let mismatch = |detail: String| CatalogError::SchemaMismatch {
+        table: name.to_string(),
+        detail,
+    };
+    let mut added = false;
+    for field in incoming.fields() {
+        match current.field_with_name(field.name()) {
+            Ok(existing) if stored_type(existing.data_type()) == stored_type(field.data_type()) => {
+            }
+            Ok(existing) => {
+                return Err(mismatch(format!(
+                    "column '{}' is {} in the table but {} in the new data",
+                    field.name(),
+                    existing.data_type(),
+                    field.data_type()
+                )));
+            }
+            Err(_) if field.is_nullable() => added = true,
+            Err(_) => {
+                return Err(mismatch(format!(
+                    "new column '{}' must be nullable: earlier versions have no value for it",
+                    field.name()
+                )));
+            }
+        }
+    }
+    if let Some(missing) = current
+        .fields()
+        .iter()
+        .find(|f| incoming.field_with_name(f.name()).is_err())
+    {
+        return Err(mismatch(format!(
+            "column '{}' of the table is missing from the new data",
+            missing.name()
+        )));
+    }
+    Ok(added.then_some(SchemaMode::Merge))
+}
+
+/// The type a column has once stored: Delta keeps timestamps in microseconds, so a
+/// `Timestamp(second)` column reads back as `Timestamp(microsecond)` with the same values.
+fn stored_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Timestamp(_, tz) => {
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, tz.clone())
+        }
+        other => other.clone(),
+    }
+}
+
+fn summarise(name: &TableName, table: &DeltaTable) -> Result<TableSummary> {
+    let state = table
+        .snapshot()
+        .map_err(|e| CatalogError::storage(format!("reading {name}"), e))?;
+    let snapshot = state.snapshot();
+    let mut rows = 0u64;
+    let mut files = 0u64;
+    let mut bytes = 0u64;
+    for file in state.log_data().iter() {
+        files += 1;
+        rows += file.num_records().unwrap_or(0) as u64;
+        bytes += file.size().max(0) as u64;
+    }
+    let partitioned_by_period = snapshot
+        .metadata()
+        .partition_columns()
+        .iter()
+        .any(|c| c == PERIOD_COLUMN);
+    Ok(TableSummary {
+        table: name.clone(),
+        version: state.version(),
+        rows,
+        files,
+        bytes,
+        mode: if partitioned_by_period {
+            "period"
+        } else {
+            "snapshot"
+        },
+        schema: snapshot.arrow_schema(),
+    })
+}

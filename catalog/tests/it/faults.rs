@@ -1,0 +1,162 @@
+//! A commit interrupted mid-way leaves the table at its previous version, readable.
+//!
+//! The catalog is opened through an object store wrapper that fails chosen writes:
+//! the commit file (`_delta_log/N.json`) or the data files (multipart uploads).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+};
+use sannong_catalog::{Catalog, CommitMode, DataLocation, TableName};
+
+use crate::support::*;
+
+/// Fails commit-file writes and/or data-file writes while `armed`.
+#[derive(Debug)]
+struct FailingStore {
+    inner: LocalFileSystem,
+    fail_commits: bool,
+    fail_data: bool,
+    armed: AtomicBool,
+}
+
+impl fmt::Display for FailingStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FailingStore")
+    }
+}
+
+fn injected(path: &Path) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "FailingStore",
+        source: format!("injected failure writing {path}").into(),
+    }
+}
+
+impl FailingStore {
+    fn fails(&self, path: &Path, data: bool) -> bool {
+        if !self.armed.load(Ordering::SeqCst) {
+            return false;
+        }
+        let is_commit = path.as_ref().contains("_delta_log/") && path.as_ref().ends_with(".json");
+        (is_commit && self.fail_commits) || (data && !is_commit && self.fail_data)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FailingStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        if self.fails(location, true) {
+            return Err(injected(location));
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        if self.fails(location, true) {
+            return Err(injected(location));
+        }
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        if self.fails(to, true) {
+            return Err(injected(to));
+        }
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+async fn interrupted_commit_leaves_previous_version(fail_commits: bool, fail_data: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let location = DataLocation::parse(dir.path().to_str().unwrap()).unwrap();
+    let store = Arc::new(FailingStore {
+        inner: LocalFileSystem::new(),
+        fail_commits,
+        fail_data,
+        armed: AtomicBool::new(false),
+    });
+    let catalog = Arc::new(Catalog::with_object_store(location, store.clone()));
+    let t: TableName = "logistics.parcels".parse().unwrap();
+    let jan = CommitMode::Period("2021-01".parse().unwrap());
+    catalog
+        .commit(&t, schema(), vec![batch("a", 5)], jan, &submission("S1"))
+        .await
+        .unwrap();
+
+    store.armed.store(true, Ordering::SeqCst);
+    let err = catalog
+        .commit(&t, schema(), vec![batch("b", 7)], jan, &submission("S2"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    store.armed.store(false, Ordering::SeqCst);
+
+    // A fresh catalog (as after a restart) sees the previous version, whole.
+    let reopened = open(dir.path()).await;
+    assert_eq!(reopened.summary(&t).await.unwrap().version, 0);
+    assert_eq!(
+        scalar(&reopened, "SELECT count(*) FROM logistics.parcels").await,
+        "5"
+    );
+    assert_eq!(
+        scalar(&reopened, "SELECT min(id) FROM logistics.parcels").await,
+        "a0"
+    );
+    // And the next commit works.
+    let next = reopened
+        .commit(&t, schema(), vec![batch("c", 2)], jan, &submission("S3"))
+        .await
+        .unwrap();
+    assert_eq!(next.version, 1);
+    assert_eq!(
+        scalar(&reopened, "SELECT count(*) FROM logistics.parcels").await,
+        "2"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_commit_file_write_leaves_previous_version() {
+    interrupted_commit_leaves_previous_version(true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_data_file_write_leaves_previous_version() {
+    interrupted_commit_leaves_previous_version(false, true).await;
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the catalog's write API, history and SQL catalog.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod concurrency;
+mod faults;
+mod support;
+mod write_api;

@@ -1,0 +1,291 @@
+//! Snapshot and period replace semantics, history, time travel, schema evolution.
+
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use sannong_catalog::{CatalogError, CommitMode, TableAt, TableName};
+
+use crate::support::*;
+
+fn name(s: &str) -> TableName {
+    s.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshot_commits_replace_the_whole_table_and_keep_history() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = name("admin.villages");
+    let first = catalog
+        .commit(
+            &t,
+            schema(),
+            vec![batch("a", 3)],
+            CommitMode::Snapshot,
+            &submission("S1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.version, first.rows), (0, 3));
+    let second = catalog
+        .commit(
+            &t,
+            schema(),
+            vec![batch("b", 2)],
+            CommitMode::Snapshot,
+            &submission("S2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((second.version, second.rows), (1, 2));
+
+    assert_eq!(
+        scalar(&catalog, "SELECT count(*) FROM admin.villages").await,
+        "2"
+    );
+    assert_eq!(
+        scalar(&catalog, "SELECT min(id) FROM admin.villages").await,
+        "b0",
+        "only the second snapshot's rows are current"
+    );
+    assert_eq!(
+        scalar(
+            &catalog,
+            "SELECT count(*) FROM table_at('admin.villages', 0)"
+        )
+        .await,
+        "3",
+        "version 0 stays readable"
+    );
+    assert_eq!(
+        scalar(
+            &catalog,
+            "SELECT DISTINCT _submission_id FROM admin.villages"
+        )
+        .await,
+        "S2"
+    );
+
+    let history = catalog.history(&t).await.unwrap();
+    let ids: Vec<_> = history
+        .iter()
+        .map(|v| v.submission.as_ref().unwrap().submission_id.clone())
+        .collect();
+    assert_eq!(ids, ["S1", "S2"]);
+    assert_eq!(history[1].rows_added, 2);
+    assert_eq!(history[1].mode, Some(CommitMode::Snapshot));
+
+    let summary = catalog.summary(&t).await.unwrap();
+    assert_eq!(
+        (summary.version, summary.rows, summary.mode),
+        (1, 2, "snapshot")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn period_commits_replace_only_their_period() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = name("logistics.parcels");
+    let period = |p: &str| CommitMode::Period(p.parse().unwrap());
+    catalog
+        .commit(
+            &t,
+            schema(),
+            vec![batch("jan", 3)],
+            period("2021-01"),
+            &submission("S1"),
+        )
+        .await
+        .unwrap();
+    catalog
+        .commit(
+            &t,
+            schema(),
+            vec![batch("feb", 2)],
+            period("2021-02"),
+            &submission("S2"),
+        )
+        .await
+        .unwrap();
+    // A corrected January file replaces January only.
+    catalog
+        .commit(
+            &t,
+            schema(),
+            vec![batch("jan-fixed", 1)],
+            period("2021-01"),
+            &submission("S3"),
+        )
+        .await
+        .unwrap();
+    let rows = sql(
+        &catalog,
+        "SELECT _period, count(*) AS n, min(id) AS first FROM logistics.parcels GROUP BY _period ORDER BY _period",
+    )
+    .await;
+    let text = arrow::util::pretty::pretty_format_batches(&rows)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("| 2021-01 | 1 | jan-fixed0 |"), "{text}");
+    assert!(text.contains("| 2021-02 | 2 | feb0       |"), "{text}");
+    assert_eq!(
+        scalar(
+            &catalog,
+            "SELECT count(*) FROM table_at('logistics.parcels', 1)"
+        )
+        .await,
+        "5"
+    );
+    // An empty upload for a period (no activity) clears that period.
+    catalog
+        .commit(&t, schema(), vec![], period("2021-02"), &submission("S4"))
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(&catalog, "SELECT count(*) FROM logistics.parcels").await,
+        "1"
+    );
+    assert_eq!(catalog.summary(&t).await.unwrap().mode, "period");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn loading_missing_tables_and_versions_is_a_clear_error() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = name("admin.villages");
+    match catalog.load(&t, TableAt::Latest).await {
+        Err(CatalogError::TableNotFound { table }) => assert_eq!(table, "admin.villages"),
+        other => panic!("expected TableNotFound, got {other:?}"),
+    }
+    catalog
+        .commit(
+            &t,
+            schema(),
+            vec![batch("a", 1)],
+            CommitMode::Snapshot,
+            &submission("S1"),
+        )
+        .await
+        .unwrap();
+    let err = catalog.load(&t, TableAt::Version(7)).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("admin.villages has no version 7"),
+        "{message}"
+    );
+    assert!(message.contains("versions 0"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_evolution_adds_nullable_columns_only() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = name("finance.budget");
+    catalog
+        .commit(
+            &t,
+            schema(),
+            vec![batch("a", 2)],
+            CommitMode::Snapshot,
+            &submission("S1"),
+        )
+        .await
+        .unwrap();
+    let wider = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("amount", DataType::Int64, true),
+        Field::new("note", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        wider.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["x"])),
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(StringArray::from(vec!["new"])),
+        ],
+    )
+    .unwrap();
+    catalog
+        .commit(
+            &t,
+            wider,
+            vec![batch],
+            CommitMode::Snapshot,
+            &submission("S2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(&catalog, "SELECT note FROM finance.budget").await,
+        "new"
+    );
+    assert_eq!(
+        scalar(
+            &catalog,
+            "SELECT count(*) FROM table_at('finance.budget', 0)"
+        )
+        .await,
+        "2"
+    );
+
+    let retyped = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("amount", DataType::Utf8, true),
+        Field::new("note", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        retyped.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["x"])),
+            Arc::new(StringArray::from(vec!["1"])),
+            Arc::new(StringArray::from(vec!["n"])),
+        ],
+    )
+    .unwrap();
+    let err = catalog
+        .commit(
+            &t,
+            retyped,
+            vec![batch],
+            CommitMode::Snapshot,
+            &submission("S3"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("column 'amount' is Int64 in the table but Utf8"),
+        "{err}"
+    );
+    assert_eq!(
+        catalog.summary(&t).await.unwrap().version,
+        1,
+        "nothing was written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_are_listed_by_name() {
+    let (_dir, catalog) = temp_catalog().await;
+    for t in ["logistics.stations", "admin.villages", "logistics.parcels"] {
+        catalog
+            .commit(
+                &name(t),
+                schema(),
+                vec![batch("a", 1)],
+                CommitMode::Snapshot,
+                &submission(t),
+            )
+            .await
+            .unwrap();
+    }
+    let names: Vec<String> = catalog
+        .list_tables()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["admin.villages", "logistics.parcels", "logistics.stations"]
+    );
+}

@@ -1,0 +1,18 @@
+//! The sannong engine: the service layer behind the `sannong` command and server.
+//!
+//! - [`platform`]: the service layer — one [`Platform`] per data location;
+//! - [`query`]: read-only SQL through DataFusion with limits;
+//! - [`output`]: results as table, CSV, JSON or NDJSON;
+//! - [`demo`]: the synthetic sample county;
+//! - [`error`]: the engine's one error type.
+//!
+//! Storage, tables and the SQL catalog live in the `sannong-catalog` crate.
+
+pub mod demo;
+pub mod error;
+pub mod output;
+pub mod platform;
+pub mod query;
+
+pub use error::{Error, Result};
+pub use platform::Platform;

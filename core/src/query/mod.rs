@@ -1,0 +1,168 @@
+//! The query service: read-only SQL over the platform's tables, with limits.
+//!
+//! Each query gets a fresh DataFusion session over the catalog (so it sees the latest
+//! committed versions), with a memory pool capped at [`QueryLimits::memory_bytes`] and a
+//! wall-clock limit of [`QueryLimits::timeout`]. Statements are checked by
+//! [`read_only::check_read_only`] before planning and planned with DDL, DML and
+//! statements disallowed.
+
+pub mod read_only;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use sannong_catalog::Catalog;
+use sannong_catalog::sql::{DEFAULT_SCHEMA, SQL_CATALOG, SystemTable, register_catalog};
+
+use crate::error::{Error, Result};
+
+/// Limits applied to every query.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    /// Wall-clock limit.
+    pub timeout: Duration,
+    /// Memory the query's operators may reserve (joins, sorts, aggregations).
+    pub memory_bytes: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            timeout: Duration::from_secs(60),
+            memory_bytes: 2 << 30,
+        }
+    }
+}
+
+/// The rows of a query and their schema.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// The result schema (also when there are no rows).
+    pub schema: SchemaRef,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    /// Number of rows.
+    pub fn row_count(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Runs read-only SQL over a catalog.
+#[derive(Debug, Clone)]
+pub struct QueryService {
+    catalog: Arc<Catalog>,
+    limits: QueryLimits,
+    system_tables: Vec<Arc<dyn SystemTable>>,
+}
+
+impl QueryService {
+    /// A service over `catalog` with the given limits.
+    pub fn new(catalog: Arc<Catalog>, limits: QueryLimits) -> Self {
+        QueryService {
+            catalog,
+            limits,
+            system_tables: Vec::new(),
+        }
+    }
+
+    /// Adds system tables beyond the catalog's own (programme, plugins, audit).
+    pub fn with_system_tables(mut self, tables: Vec<Arc<dyn SystemTable>>) -> Self {
+        self.system_tables.extend(tables);
+        self
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> QueryLimits {
+        self.limits
+    }
+
+    /// A fresh session over the current versions of all tables.
+    pub async fn session(&self) -> Result<SessionContext> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .build_arc()
+            .map_err(|e| Error::Internal(format!("cannot set up the query runtime: {e}")))?;
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(SQL_CATALOG, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        register_catalog(&ctx, self.catalog.clone(), self.system_tables.clone()).await?;
+        Ok(ctx)
+    }
+
+    /// Runs one read-only statement and collects its rows.
+    pub async fn query(&self, sql: &str) -> Result<QueryResult> {
+        read_only::check_read_only(sql)?;
+        let seconds = self.limits.timeout.as_secs();
+        let run = async {
+            let ctx = self.session().await?;
+            let options = SQLOptions::new()
+                .with_allow_ddl(false)
+                .with_allow_dml(false)
+                .with_allow_statements(false);
+            let frame = ctx
+                .sql_with_options(sql, options)
+                .await
+                .map_err(|e| self.classify(e, true))?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.map_err(|e| self.classify(e, false))?;
+            Ok(QueryResult { schema, batches })
+        };
+        tokio::time::timeout(self.limits.timeout, run)
+            .await
+            .map_err(|_| Error::Timeout { seconds })?
+    }
+
+    /// Turns a DataFusion error into the engine's error, keeping catalog errors whole.
+    fn classify(&self, e: DataFusionError, planning: bool) -> Error {
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(detail) => Error::MemoryLimit {
+                limit_mb: (self.limits.memory_bytes >> 20) as u64,
+                detail: first_line(
+                    detail
+                        .split(" with top memory consumers")
+                        .next()
+                        .unwrap_or(detail),
+                ),
+            },
+            DataFusionError::External(inner) if planning => {
+                Error::InvalidQuery(first_line(&inner.to_string()))
+            }
+            DataFusionError::External(inner) => Error::Execution(first_line(&inner.to_string())),
+            root if planning => Error::InvalidQuery(first_line(&strip_prefixes(&root.to_string()))),
+            root => Error::Execution(first_line(&strip_prefixes(&root.to_string()))),
+        }
+    }
+}
+
+/// DataFusion prefixes messages with the error's origin ("Error during planning: …");
+/// users need the message, not the origin.
+fn strip_prefixes(message: &str) -> String {
+    let mut message = message;
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "SQL error: ",
+        "This feature is not implemented: ",
+        "Execution error: ",
+        "Arrow error: ",
+    ] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            message = rest;
+        }
+    }
+    message.to_owned()
+}
+
+fn first_line(message: &str) -> String {
+    sannong_catalog::one_line(message)
+}

@@ -199,9 +199,10 @@ impl Catalog {
         let mut names = Vec::new();
         for schema_dir in self.list_dirs(&tables_dir).await? {
             for table_dir in self.list_dirs(&schema_dir).await? {
-                let (Some(schema), Some(table)) =
-                    (schema_dir.parts().next_back(), table_dir.parts().next_back())
-                else {
+                let (Some(schema), Some(table)) = (
+                    schema_dir.parts().next_back(),
+                    table_dir.parts().next_back(),
+                ) else {
                     continue;
                 };
                 let Ok(name) = TableName::new(schema.as_ref(), table.as_ref()) else {

@@ -12,6 +12,7 @@
 mod error;
 mod history;
 mod location;
+mod plugins;
 pub mod sql;
 mod submission;
 mod table_name;
@@ -20,6 +21,7 @@ mod tables;
 pub use error::{CatalogError, Result, one_line};
 pub use history::TableVersion;
 pub use location::DataLocation;
+pub use plugins::{PluginAction, PluginEvent};
 pub use submission::{
     CommitMode, Period, PluginRef, SUBMISSION_KEY, SubmissionRecord, new_submission_id,
 };

@@ -119,6 +119,8 @@ pub enum CommitMode {
     Snapshot,
     /// The commit replaces the rows of one period only.
     Period(Period),
+    /// The commit adds rows and replaces none (internal append-only logs).
+    Append,
 }
 
 impl CommitMode {
@@ -127,14 +129,15 @@ impl CommitMode {
         match self {
             CommitMode::Snapshot => "snapshot",
             CommitMode::Period(_) => "period",
+            CommitMode::Append => "append",
         }
     }
 
     /// The period replaced, for period commits.
     pub fn period(&self) -> Option<Period> {
         match self {
-            CommitMode::Snapshot => None,
             CommitMode::Period(p) => Some(*p),
+            CommitMode::Snapshot | CommitMode::Append => None,
         }
     }
 }

@@ -9,6 +9,9 @@ use std::str::FromStr;
 
 use crate::error::{CatalogError, Result};
 
+/// The schema part of internal tables' names; not a valid user schema (it starts with `_`).
+const SYSTEM_SCHEMA: &str = "_system";
+
 /// A validated `schema.table` name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableName {
@@ -35,6 +38,27 @@ impl TableName {
             schema: schema.to_owned(),
             table: table.to_owned(),
         })
+    }
+
+    /// An internal table of the platform (plugin registry, audit log, refusals): stored
+    /// under `system/` beside the data tables, never listed as a data table, and
+    /// reachable from SQL only through the `sys` views built on it.
+    pub fn system(table: &str) -> Result<Self> {
+        if let Some(reason) = identifier_problem(table) {
+            return Err(CatalogError::InvalidTableName {
+                name: format!("{SYSTEM_SCHEMA}.{table}"),
+                reason,
+            });
+        }
+        Ok(TableName {
+            schema: SYSTEM_SCHEMA.to_owned(),
+            table: table.to_owned(),
+        })
+    }
+
+    /// Whether this is an internal table (see [`TableName::system`]).
+    pub fn is_system(&self) -> bool {
+        self.schema == SYSTEM_SCHEMA
     }
 
     /// The schema (domain), e.g. `logistics`.

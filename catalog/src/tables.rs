@@ -169,18 +169,25 @@ impl Catalog {
         }
     }
 
+    /// A table's directory relative to the data root: `tables/<schema>/<table>` or, for
+    /// internal tables, `system/<table>`.
+    fn table_dir(name: &TableName) -> String {
+        if name.is_system() {
+            format!("system/{}", name.table())
+        } else {
+            format!("tables/{}/{}", name.schema(), name.table())
+        }
+    }
+
     fn table_path(&self, name: &TableName) -> Path {
-        self.root_path
-            .clone()
-            .join("tables")
-            .join(name.schema())
-            .join(name.table())
+        Self::table_dir(name)
+            .split('/')
+            .fold(self.root_path.clone(), |path, part| path.join(part))
     }
 
     /// The URL of a table's directory.
     pub fn table_url(&self, name: &TableName) -> Result<Url> {
-        self.location
-            .join(&format!("tables/{}/{}/", name.schema(), name.table()))
+        self.location.join(&format!("{}/", Self::table_dir(name)))
     }
 
     fn builder(&self, name: &TableName) -> Result<DeltaTableBuilder> {
@@ -327,6 +334,21 @@ impl Catalog {
         Ok(versions)
     }
 
+    /// Every row of a table's latest version (for small internal tables).
+    pub async fn read_all(&self, name: &TableName) -> Result<Vec<RecordBatch>> {
+        let table = self.load(name, TableAt::Latest).await?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| CatalogError::storage(format!("reading {name}"), e))?;
+        let ctx = deltalake::datafusion::prelude::SessionContext::new();
+        ctx.read_table(provider)
+            .map_err(|e| CatalogError::storage(format!("reading {name}"), e))?
+            .collect()
+            .await
+            .map_err(|e| CatalogError::storage(format!("reading {name}"), e))
+    }
+
     /// The current state of a table.
     pub async fn summary(&self, name: &TableName) -> Result<TableSummary> {
         let table = self.load(name, TableAt::Latest).await?;
@@ -381,10 +403,14 @@ impl Catalog {
             if let Some(schema_mode) = schema_mode {
                 write = write.with_schema_mode(schema_mode);
             }
-            if let CommitMode::Period(period) = mode {
-                write = write
-                    .with_partition_columns([PERIOD_COLUMN])
-                    .with_replace_where(col(PERIOD_COLUMN).eq(lit(period.to_string())));
+            match mode {
+                CommitMode::Period(period) => {
+                    write = write
+                        .with_partition_columns([PERIOD_COLUMN])
+                        .with_replace_where(col(PERIOD_COLUMN).eq(lit(period.to_string())));
+                }
+                CommitMode::Append => write = write.with_save_mode(SaveMode::Append),
+                CommitMode::Snapshot => {}
             }
             match write.await {
                 Ok(table) => {

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sannong::Platform;
 use sannong::output::{OutputFormat, write_result};
+use sannong::plugin::registry::InstallOutcome;
 use sannong::query::{QueryLimits, QueryResult};
+use sannong::{Platform, PlatformConfig};
 
 /// sannong — data platform of the county's e-commerce into rural areas programme.
 #[derive(Debug, Parser)]
@@ -78,12 +79,65 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// Build, install, list, inspect and remove department plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Load the synthetic sample county and show the tables.
     Demo {
         /// Seed of the sample generator.
         #[arg(long, default_value_t = 2021)]
         seed: u64,
     },
+}
+
+/// `sannong plugin …`
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Build a plugin crate to a WebAssembly component and print its path.
+    Build {
+        /// The plugin crate's directory (holding its Cargo.toml).
+        dir: std::path::PathBuf,
+    },
+    /// Install a plugin component (a new version replaces the current one).
+    Install {
+        /// The component, e.g. target/wasm32-wasip2/release/my_plugin.wasm.
+        file: std::path::PathBuf,
+        /// Who installs it (recorded in the registry).
+        #[arg(long = "as", default_value = "admin")]
+        by: String,
+    },
+    /// List the installed plugins.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Show a plugin's manifest: department, duties, templates.
+    Inspect {
+        /// The plugin id.
+        plugin: String,
+        /// `text` or `json`.
+        #[arg(long, value_enum, default_value_t)]
+        format: ManifestFormat,
+    },
+    /// Remove a plugin (its earlier versions stay recorded).
+    Remove {
+        /// The plugin id.
+        plugin: String,
+        /// Who removes it.
+        #[arg(long = "as", default_value = "admin")]
+        by: String,
+    },
+}
+
+/// How `plugin inspect` prints a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum ManifestFormat {
+    /// Readable text.
+    #[default]
+    Text,
+    /// The manifest as JSON.
+    Json,
 }
 
 /// Sets up logging to stderr: warnings by default, more with `-v`.
@@ -117,8 +171,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_secs(cli.query_timeout.max(1)),
         memory_bytes: usize::try_from(cli.query_memory.max(16) << 20).unwrap_or(usize::MAX),
     };
-    let platform = Platform::open(&cli.data, limits).await?;
+    if let Command::Plugin(PluginCommand::Build { dir }) = &cli.command {
+        let component = build_plugin(dir)?;
+        println!("{}", component.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = PlatformConfig {
+        query_limits: limits,
+        plugin_cache_dir: sannong::plugin::engine::default_cache_dir(),
+        ..PlatformConfig::default()
+    };
+    let platform = Platform::open(&cli.data, config).await?;
     match cli.command {
+        Command::Plugin(command) => plugin_command(&platform, command).await?,
         Command::Sql { sql, format } => print(&platform.sql(&sql).await?, format)?,
         Command::Tables { format } => print(&platform.tables().await?, format)?,
         Command::History { table, format } => print(&platform.history(&table).await?, format)?,
@@ -137,4 +202,58 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn build_plugin(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let manifest = dir.join("Cargo.toml");
+    anyhow::ensure!(
+        manifest.is_file(),
+        "{} has no Cargo.toml: give the plugin crate's directory",
+        dir.display()
+    );
+    let mut paths = sannong_plugin_build::PluginBuild::new(manifest).run()?;
+    paths.pop().context("the build produced no component")
+}
+
+async fn plugin_command(platform: &Platform, command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Build { .. } => unreachable!("handled before opening the platform"),
+        PluginCommand::Install { file, by } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let label = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            match platform.install_plugin(&label, bytes.into(), &by).await? {
+                InstallOutcome::Installed(p) => println!(
+                    "installed plugin {} {} for {} ({}), duties: {}; sha256 {}",
+                    p.manifest.plugin_id,
+                    p.manifest.version,
+                    p.manifest.department.id,
+                    p.manifest.department.name_zh,
+                    p.manifest.duties.iter().map(|d| d.id.as_str()).collect::<Vec<_>>().join(", "),
+                    p.event.sha256
+                ),
+                InstallOutcome::AlreadyInstalled(p) => println!(
+                    "plugin {} {} is already installed with this very component (sha256 {}); nothing changed",
+                    p.manifest.plugin_id, p.manifest.version, p.event.sha256
+                ),
+            }
+        }
+        PluginCommand::List { format } => print(
+            &platform
+                .sql("SELECT plugin_id, version, department, duties, installed_by, installed_at, sha256 FROM sys.plugins ORDER BY plugin_id")
+                .await?,
+            format,
+        )?,
+        PluginCommand::Inspect { plugin, format } => {
+            let plugin = platform.plugin(&plugin).await?;
+            match format {
+                ManifestFormat::Text => print!("{}", plugin.manifest.to_text()),
+                ManifestFormat::Json => println!("{}", serde_json::to_string_pretty(&plugin.manifest)?),
+            }
+        }
+        PluginCommand::Remove { plugin, by } => {
+            platform.remove_plugin(&plugin, &by).await?;
+            println!("removed plugin {plugin}; its duties are served by no plugin until one is installed");
+        }
+    }
+    Ok(())
 }

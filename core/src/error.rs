@@ -30,6 +30,19 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// A component that cannot be installed (not a component, imports what plugins are
+    /// not granted, invalid manifest, a duty served by another plugin…).
+    #[error("plugin {plugin} refused: {reason}")]
+    PluginRefused {
+        /// Plugin id or file name.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// No installed plugin has this id, or serves this duty.
+    #[error("{0}")]
+    PluginNotFound(String),
+
     // --- limits ----------------------------------------------------------------
     /// The query ran longer than its time limit and was cancelled.
     #[error(
@@ -51,6 +64,16 @@ pub enum Error {
     },
 
     // --- execution and storage ---------------------------------------------------
+    /// A plugin call failed: trap, limit, malformed output, forbidden request.
+    #[error("plugin {plugin} failed on duty {duty}: {reason}")]
+    PluginFailed {
+        /// Plugin id.
+        plugin: String,
+        /// Duty id.
+        duty: String,
+        /// What happened.
+        reason: String,
+    },
     /// A query failed while running.
     #[error("query failed: {0}")]
     Execution(String),

@@ -2,6 +2,8 @@
 //!
 //! - [`platform`]: the service layer — one [`Platform`] per data location;
 //! - [`query`]: read-only SQL through DataFusion with limits;
+//! - [`plugin`]: department plugins, sandboxed WebAssembly components;
+//! - [`secrets`]: the platform's keys (pseudonyms of personal data);
 //! - [`output`]: results as table, CSV, JSON or NDJSON;
 //! - [`demo`]: the synthetic sample county;
 //! - [`error`]: the engine's one error type.
@@ -12,7 +14,9 @@ pub mod demo;
 pub mod error;
 pub mod output;
 pub mod platform;
+pub mod plugin;
 pub mod query;
+pub mod secrets;
 
 pub use error::{Error, Result};
-pub use platform::Platform;
+pub use platform::{Platform, PlatformConfig};

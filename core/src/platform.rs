@@ -1,36 +1,58 @@
 //! The service layer shared by the CLI and (later) the server: one [`Platform`] per data
-//! location, holding the catalog and the query service.
+//! location, holding the catalog, the query service and the plugin runtime.
 //!
-//! Commands call methods here, never the catalog or DataFusion directly, so the CLI and
-//! the HTTP API do the same thing the same way.
+//! Commands call methods here, never the catalog, DataFusion or wasmtime directly, so
+//! the CLI and the HTTP API do the same thing the same way.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use sannong_catalog::{Catalog, DataLocation, TableName};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::plugin::registry::{self, InstallOutcome, InstalledPlugin};
+use crate::plugin::{HostServices, LoadedPlugin, PluginEngine, PluginLimits, PluginRuntime};
 use crate::query::{QueryLimits, QueryResult, QueryService};
+use crate::secrets::PseudonymKey;
+
+/// How a platform is set up.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformConfig {
+    /// Limits of every query.
+    pub query_limits: QueryLimits,
+    /// Limits of every plugin call.
+    pub plugin_limits: PluginLimits,
+    /// Where compiled plugin code is cached (none: compile every time).
+    pub plugin_cache_dir: Option<PathBuf>,
+}
 
 /// The platform over one data location.
 #[derive(Debug, Clone)]
 pub struct Platform {
     catalog: Arc<Catalog>,
     query: QueryService,
+    config: PlatformConfig,
+    engine: Arc<Mutex<Option<Arc<PluginEngine>>>>,
 }
 
 impl Platform {
-    /// Opens the data location (a path or URL) with the given query limits.
-    pub async fn open(data: &str, limits: QueryLimits) -> Result<Self> {
+    /// Opens the data location (a path or URL).
+    pub async fn open(data: &str, config: PlatformConfig) -> Result<Self> {
         let location = DataLocation::parse(data)?;
         let catalog = Arc::new(Catalog::open(location).await?);
-        Ok(Self::with_catalog(catalog, limits))
+        Ok(Self::with_catalog(catalog, config))
     }
 
     /// A platform over an already opened catalog.
-    pub fn with_catalog(catalog: Arc<Catalog>, limits: QueryLimits) -> Self {
+    pub fn with_catalog(catalog: Arc<Catalog>, config: PlatformConfig) -> Self {
+        let query = QueryService::new(catalog.clone(), config.query_limits)
+            .with_system_tables(registry::system_tables(catalog.clone()));
         Platform {
-            query: QueryService::new(catalog.clone(), limits),
+            query,
             catalog,
+            config,
+            engine: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -69,5 +91,99 @@ impl Platform {
              FROM sys.table_versions WHERE table_name = '{name}' ORDER BY version"
         ))
         .await
+    }
+
+    /// The plugin engine, started on first use.
+    pub fn plugin_engine(&self) -> Result<Arc<PluginEngine>> {
+        let mut slot = self
+            .engine
+            .lock()
+            .map_err(|_| Error::Internal("the plugin engine lock is poisoned".into()))?;
+        if let Some(engine) = slot.as_ref() {
+            return Ok(engine.clone());
+        }
+        let engine = Arc::new(PluginEngine::new(
+            self.config.plugin_limits,
+            self.config.plugin_cache_dir.clone(),
+        )?);
+        *slot = Some(engine.clone());
+        Ok(engine)
+    }
+
+    /// A runtime calling plugins with this platform's services (queries, pseudonyms).
+    pub fn plugin_runtime(&self) -> Result<PluginRuntime> {
+        let services = PlatformServices {
+            query: self.query.clone(),
+            handle: tokio::runtime::Handle::try_current().ok(),
+            key: PseudonymKey::from_configuration().ok(),
+        };
+        Ok(PluginRuntime::new(
+            self.plugin_engine()?,
+            Some(Arc::new(services)),
+        ))
+    }
+
+    /// Installs a plugin component.
+    pub async fn install_plugin(
+        &self,
+        label: &str,
+        bytes: Bytes,
+        by: &str,
+    ) -> Result<InstallOutcome> {
+        registry::install(&self.catalog, &self.plugin_engine()?, label, bytes, by).await
+    }
+
+    /// The installed plugins.
+    pub async fn plugins(&self) -> Result<Vec<InstalledPlugin>> {
+        registry::installed(&self.catalog).await
+    }
+
+    /// One installed plugin.
+    pub async fn plugin(&self, plugin_id: &str) -> Result<InstalledPlugin> {
+        registry::find(&self.catalog, plugin_id).await
+    }
+
+    /// Removes a plugin.
+    pub async fn remove_plugin(&self, plugin_id: &str, by: &str) -> Result<()> {
+        registry::remove(&self.catalog, plugin_id, by)
+            .await
+            .map(|_| ())
+    }
+
+    /// Loads an installed plugin into the engine.
+    pub async fn load_plugin(&self, plugin: &InstalledPlugin) -> Result<Arc<LoadedPlugin>> {
+        registry::load(&self.catalog, &self.plugin_engine()?, plugin).await
+    }
+}
+
+/// What plugins may ask of the platform: read-only queries and pseudonyms.
+struct PlatformServices {
+    query: QueryService,
+    handle: Option<tokio::runtime::Handle>,
+    key: Option<PseudonymKey>,
+}
+
+impl HostServices for PlatformServices {
+    fn query(&self, sql: &str) -> std::result::Result<Vec<u8>, String> {
+        let handle = self
+            .handle
+            .as_ref()
+            .ok_or("queries are not available outside the platform's runtime")?;
+        // Plugin calls run on blocking threads, where waiting on the runtime is allowed.
+        let result = handle
+            .block_on(self.query.query(sql))
+            .map_err(|e| e.to_string())?;
+        let batch = arrow::compute::concat_batches(&result.schema, &result.batches)
+            .map_err(|e| e.to_string())?;
+        crate::plugin::runtime::encode(&batch).map_err(|e| e.to_string())
+    }
+
+    fn pseudonym(&self, identifier: &str) -> String {
+        match &self.key {
+            Some(key) => key.pseudonym(identifier),
+            // Without a key nothing personal may be stored: an empty pseudonym makes
+            // the plugin's output fail its checks rather than leak the identifier.
+            None => String::new(),
+        }
     }
 }

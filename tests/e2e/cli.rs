@@ -5,12 +5,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn sannong(data: &std::path::Path, args: &[&str]) -> Output {
+/// Cache and configuration directories shared by this test process, outside any data
+/// directory (the pseudonym key must never be inside one).
+fn test_home() -> &'static std::path::Path {
+    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+pub fn sannong(data: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sannong"))
         .arg("--data")
         .arg(data)
         .args(args)
         .env_remove("SANNONG_DATA")
+        .env("SANNONG_CACHE_DIR", test_home().join("cache"))
+        .env("SANNONG_CONFIG_DIR", test_home().join("config"))
         .output()
         .expect("the sannong binary runs")
 }
@@ -23,7 +32,7 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn ok(output: Output) -> String {
+pub fn ok(output: Output) -> String {
     assert!(
         output.status.success(),
         "failed: {}\n{}",
@@ -34,7 +43,7 @@ fn ok(output: Output) -> String {
 }
 
 /// A failure: non-zero exit, one line on stderr starting with `error: `, no panic.
-fn failure(output: Output) -> String {
+pub fn failure(output: Output) -> String {
     assert!(!output.status.success(), "should fail: {}", stdout(&output));
     let err = stderr(&output);
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");

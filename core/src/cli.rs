@@ -79,6 +79,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// Upload a department's file to a duty: accepted whole, or refused whole with every
+    /// problem listed.
+    Upload(UploadArgs),
     /// Build, install, list, inspect and remove department plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -88,6 +91,43 @@ pub enum Command {
         #[arg(long, default_value_t = 2021)]
         seed: u64,
     },
+}
+
+/// `sannong upload …`
+#[derive(Debug, clap::Args)]
+pub struct UploadArgs {
+    /// The duty, e.g. parcels (see `SELECT * FROM sys.duties`).
+    #[arg(long)]
+    pub duty: String,
+    /// The period YYYY-MM, for monthly duties.
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Who uploads (recorded with the submission).
+    #[arg(long = "as", default_value = "cli")]
+    pub uploader: String,
+    /// Text encoding of a CSV file.
+    #[arg(long, value_enum, default_value_t)]
+    pub encoding: sannong::ingest::text::Encoding,
+    /// The XLSX sheet to read (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// The file's format, when its name does not tell.
+    #[arg(long = "file-format", value_enum)]
+    pub file_format: Option<sannong::ingest::source::FileFormat>,
+    /// Check everything, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Problems listed (all are counted and recorded).
+    #[arg(long, default_value_t = 50)]
+    pub max_problems: usize,
+    /// Largest unpacked size of an XLSX file, in MB.
+    #[arg(long, default_value_t = 1024)]
+    pub max_unpacked_mb: u64,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The file.
+    pub file: std::path::PathBuf,
 }
 
 /// `sannong plugin …`
@@ -184,6 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let platform = Platform::open(&cli.data, config).await?;
     match cli.command {
         Command::Plugin(command) => plugin_command(&platform, command).await?,
+        Command::Upload(args) => return upload_command(&platform, args).await,
         Command::Sql { sql, format } => print(&platform.sql(&sql).await?, format)?,
         Command::Tables { format } => print(&platform.tables().await?, format)?,
         Command::History { table, format } => print(&platform.history(&table).await?, format)?,
@@ -256,4 +297,136 @@ async fn plugin_command(platform: &Platform, command: PluginCommand) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// Shows rows read and the step on a terminal; nothing otherwise.
+struct ProgressBar(Option<indicatif::ProgressBar>);
+
+impl ProgressBar {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        ProgressBar(std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg} — {pos} rows read ({per_sec}) {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        }))
+    }
+}
+
+impl sannong::ingest::Progress for ProgressBar {
+    fn rows_read(&self, rows: usize) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(rows as u64);
+        }
+    }
+
+    fn step(&self, name: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(name.to_owned());
+        }
+    }
+}
+
+impl Drop for ProgressBar {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn upload_command(platform: &Platform, args: UploadArgs) -> anyhow::Result<ExitCode> {
+    use sannong::ingest::{UploadRequest, UploadStatus};
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let request = UploadRequest {
+        duty: args.duty,
+        period: args.period,
+        uploader: args.uploader,
+        file_name: file_name.clone(),
+        bytes: bytes.into(),
+        read: sannong::ingest::source::ReadOptions {
+            format: args.file_format,
+            encoding: args.encoding,
+            sheet: args.sheet,
+            max_unpacked_bytes: args.max_unpacked_mb << 20,
+            ..Default::default()
+        },
+        dry_run: args.dry_run,
+    };
+    let outcome = {
+        let progress = ProgressBar::new();
+        platform.upload(request, &progress).await?
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        let period = outcome
+            .period
+            .as_ref()
+            .map(|p| format!(", period {p}"))
+            .unwrap_or_default();
+        match outcome.status {
+            UploadStatus::Accepted => println!(
+                "已接收 accepted: {file_name} → {} version {}, {} rows stored{period}; submission {}",
+                outcome.table,
+                outcome.version.unwrap_or_default(),
+                outcome.rows_stored,
+                outcome.submission_id
+            ),
+            UploadStatus::AlreadyAccepted => println!(
+                "已接收过 already accepted: this very file is already stored for duty {}{period} (submission {}, {} version {}); nothing written",
+                outcome.duty,
+                outcome.submission_id,
+                outcome.table,
+                outcome.version.unwrap_or_default()
+            ),
+            UploadStatus::WouldBeAccepted => println!(
+                "检查通过 would be accepted (dry run): {file_name}, {} rows for {}{period}; nothing written",
+                outcome.rows_stored, outcome.table
+            ),
+            UploadStatus::Refused => println!(
+                "已拒绝 refused: {file_name} has {} error{} ({} rows read); nothing was written (submission {} records the refusal)",
+                outcome.errors,
+                if outcome.errors == 1 { "" } else { "s" },
+                outcome.rows_read,
+                outcome.submission_id
+            ),
+        }
+        if outcome.warnings > 0 && outcome.status != UploadStatus::Refused {
+            println!(
+                "警告 {} warning{}:",
+                outcome.warnings,
+                if outcome.warnings == 1 { "" } else { "s" }
+            );
+        }
+        let total = outcome.errors + outcome.warnings;
+        for problem in outcome.problems.iter().take(args.max_problems) {
+            println!("  {problem}");
+        }
+        let shown = (outcome.problems.len().min(args.max_problems)) as u64;
+        if total > shown {
+            println!(
+                "  … {} more not shown (showing {shown} of {total}; all are in sys.submission_problems, submission {})",
+                total - shown,
+                outcome.submission_id
+            );
+        }
+    }
+    Ok(if outcome.status == UploadStatus::Refused {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

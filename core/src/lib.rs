@@ -1,6 +1,7 @@
 //! The sannong engine: the service layer behind the `sannong` command and server.
 //!
 //! - [`platform`]: the service layer — one [`Platform`] per data location;
+//! - [`ingest`]: uploads — files to validated, atomic table versions, or refusals;
 //! - [`query`]: read-only SQL through DataFusion with limits;
 //! - [`plugin`]: department plugins, sandboxed WebAssembly components;
 //! - [`secrets`]: the platform's keys (pseudonyms of personal data);
@@ -12,6 +13,7 @@
 
 pub mod demo;
 pub mod error;
+pub mod ingest;
 pub mod output;
 pub mod platform;
 pub mod plugin;

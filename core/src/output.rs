@@ -31,7 +31,8 @@ pub enum OutputFormat {
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 const DATE_FORMAT: &str = "%Y-%m-%d";
 
-fn format_options() -> FormatOptions<'static> {
+/// How values are shown everywhere: timestamps `YYYY-MM-DD HH:MM:SS`, dates `YYYY-MM-DD`.
+pub fn display_options() -> FormatOptions<'static> {
     FormatOptions::default()
         .with_display_error(true)
         .with_timestamp_format(Some(TIMESTAMP_FORMAT))
@@ -54,7 +55,7 @@ pub fn write_result(result: &QueryResult, format: OutputFormat, out: &mut dyn Wr
 }
 
 fn write_table(result: &QueryResult, out: &mut dyn Write) -> Result<()> {
-    let options = format_options().with_null("NULL");
+    let options = display_options().with_null("NULL");
     let table = if result.batches.is_empty() {
         arrow::util::pretty::pretty_format_batches_with_options(
             &[RecordBatch::new_empty(result.schema.clone())],
@@ -119,7 +120,7 @@ fn json_kind(data_type: &DataType) -> JsonKind {
 }
 
 fn write_json(result: &QueryResult, out: &mut dyn Write, lines: bool) -> Result<()> {
-    let options = format_options();
+    let options = display_options();
     let names: Vec<String> = result
         .schema
         .fields()

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use sannong_catalog::{Catalog, DataLocation, TableName};
 
 use crate::error::{Error, Result};
+use crate::ingest::{Progress, UploadOutcome, UploadRequest};
 use crate::plugin::registry::{self, InstallOutcome, InstalledPlugin};
 use crate::plugin::{HostServices, LoadedPlugin, PluginEngine, PluginLimits, PluginRuntime};
 use crate::query::{QueryLimits, QueryResult, QueryService};
@@ -47,7 +48,8 @@ impl Platform {
     /// A platform over an already opened catalog.
     pub fn with_catalog(catalog: Arc<Catalog>, config: PlatformConfig) -> Self {
         let query = QueryService::new(catalog.clone(), config.query_limits)
-            .with_system_tables(registry::system_tables(catalog.clone()));
+            .with_system_tables(registry::system_tables(catalog.clone()))
+            .with_system_tables(crate::ingest::log::system_tables(catalog.clone()));
         Platform {
             query,
             catalog,
@@ -148,6 +150,15 @@ impl Platform {
         registry::remove(&self.catalog, plugin_id, by)
             .await
             .map(|_| ())
+    }
+
+    /// Uploads a department's file to a duty.
+    pub async fn upload(
+        &self,
+        request: UploadRequest,
+        progress: &dyn Progress,
+    ) -> Result<UploadOutcome> {
+        crate::ingest::upload(self, request, progress).await
     }
 
     /// Loads an installed plugin into the engine.

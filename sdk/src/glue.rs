@@ -61,6 +61,7 @@ mod imp {
                         min: c.min.as_ref().map(bound),
                         max: c.max.as_ref().map(bound),
                     }),
+                    personal: c.personal,
                 })
                 .collect(),
             unique_keys: d

@@ -80,6 +80,8 @@ pub struct Column {
     pub min: Option<Bound>,
     /// Upper bound.
     pub max: Option<Bound>,
+    /// Personal data, never stored or shown in clear (see [`Column::personal`]).
+    pub personal: bool,
 }
 
 impl Column {
@@ -94,6 +96,7 @@ impl Column {
             allowed_values: Vec::new(),
             min: None,
             max: None,
+            personal: false,
         }
     }
 
@@ -152,6 +155,14 @@ impl Column {
     /// Only these values are allowed.
     pub fn one_of<S: Into<String>>(mut self, values: impl IntoIterator<Item = S>) -> Self {
         self.allowed_values = values.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The column holds personal data (resident ID numbers, names): the platform masks
+    /// its values in every problem it reports and refuses to store it unchanged, so the
+    /// duty must [`Duty::stores`] something derived from it instead.
+    pub fn personal(mut self) -> Self {
+        self.personal = true;
         self
     }
 

@@ -248,54 +248,101 @@ impl SystemTable for TableVersionsTable {
     }
 }
 
-/// `sys.submissions`: every accepted submission (one per table version it produced).
+/// One row of `sys.submissions`: an accepted submission (from a table's commit) or a
+/// refused one (from the upload log kept by the engine).
+#[derive(Debug, Clone)]
+pub struct SubmissionRow {
+    /// The submission record.
+    pub record: crate::SubmissionRecord,
+    /// `accepted` or `refused`.
+    pub status: &'static str,
+    /// The upload's period.
+    pub period: Option<String>,
+    /// The table written (or that would have been).
+    pub table: Option<String>,
+    /// The version it produced (accepted only).
+    pub version: Option<u64>,
+    /// Errors found (refused only).
+    pub errors: u64,
+    /// Warnings found.
+    pub warnings: u64,
+    /// When it was committed or refused.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Every accepted submission, from the commit history of every table.
+pub async fn accepted_submissions(catalog: &Catalog) -> Result<Vec<SubmissionRow>> {
+    Ok(all_versions(catalog)
+        .await?
+        .into_iter()
+        .filter_map(|v| {
+            let record = v.submission?;
+            Some(SubmissionRow {
+                status: "accepted",
+                period: v.mode.and_then(|m| m.period()).map(|p| p.to_string()),
+                table: Some(v.table.to_string()),
+                version: Some(v.version),
+                errors: 0,
+                warnings: 0,
+                finished_at: v.committed_at,
+                record,
+            })
+        })
+        .collect())
+}
+
+/// The columns of `sys.submissions`, sorted by time received.
+pub fn submissions_batch(rows: &mut [SubmissionRow]) -> BatchBuilder {
+    rows.sort_by_key(|r| r.record.received_at);
+    let v = &*rows;
+    BatchBuilder::default()
+        .text(
+            "submission_id",
+            v.iter().map(|r| Some(r.record.submission_id.as_str())),
+        )
+        .text("status", v.iter().map(|r| Some(r.status)))
+        .text("duty", v.iter().map(|r| r.record.duty.as_deref()))
+        .text(
+            "department",
+            v.iter().map(|r| r.record.department.as_deref()),
+        )
+        .text("period", v.iter().map(|r| r.period.as_deref()))
+        .text("table_name", v.iter().map(|r| r.table.as_deref()))
+        .int("version", v.iter().map(|r| r.version.and_then(int)))
+        .text(
+            "uploader",
+            v.iter().map(|r| Some(r.record.uploader.as_str())),
+        )
+        .text("file_name", v.iter().map(|r| r.record.file_name.as_deref()))
+        .text(
+            "file_sha256",
+            v.iter().map(|r| r.record.file_sha256.as_deref()),
+        )
+        .int("rows", v.iter().map(|r| int(r.record.rows)))
+        .int("errors", v.iter().map(|r| int(r.errors)))
+        .int("warnings", v.iter().map(|r| int(r.warnings)))
+        .time("received_at", v.iter().map(|r| Some(r.record.received_at)))
+        .time("finished_at", v.iter().map(|r| r.finished_at))
+        .text(
+            "plugin_id",
+            v.iter()
+                .map(|r| r.record.plugin.as_ref().map(|p| p.id.as_str())),
+        )
+        .text(
+            "plugin_version",
+            v.iter()
+                .map(|r| r.record.plugin.as_ref().map(|p| p.version.as_str())),
+        )
+        .text(
+            "plugin_sha256",
+            v.iter()
+                .map(|r| r.record.plugin.as_ref().map(|p| p.sha256.as_str())),
+        )
+}
+
+/// `sys.submissions` of the catalog alone: the accepted submissions.
 #[derive(Debug)]
 struct SubmissionsTable(Arc<Catalog>);
-
-impl SubmissionsTable {
-    fn columns(v: &[(&TableVersion, &crate::SubmissionRecord)]) -> BatchBuilder {
-        BatchBuilder::default()
-            .text(
-                "submission_id",
-                v.iter().map(|(_, s)| Some(s.submission_id.clone())),
-            )
-            .text("status", v.iter().map(|_| Some("accepted")))
-            .text("duty", v.iter().map(|(_, s)| s.duty.clone()))
-            .text("department", v.iter().map(|(_, s)| s.department.clone()))
-            .text(
-                "period",
-                v.iter()
-                    .map(|(t, _)| t.mode.and_then(|m| m.period()).map(|p| p.to_string())),
-            )
-            .text(
-                "table_name",
-                v.iter().map(|(t, _)| Some(t.table.to_string())),
-            )
-            .int("version", v.iter().map(|(t, _)| int(t.version)))
-            .text("uploader", v.iter().map(|(_, s)| Some(s.uploader.clone())))
-            .text("file_name", v.iter().map(|(_, s)| s.file_name.clone()))
-            .text("file_sha256", v.iter().map(|(_, s)| s.file_sha256.clone()))
-            .int("rows", v.iter().map(|(_, s)| int(s.rows)))
-            .int("problems", v.iter().map(|_| Some(0)))
-            .time("received_at", v.iter().map(|(_, s)| Some(s.received_at)))
-            .time("committed_at", v.iter().map(|(t, _)| t.committed_at))
-            .text(
-                "plugin_id",
-                v.iter()
-                    .map(|(_, s)| s.plugin.as_ref().map(|p| p.id.clone())),
-            )
-            .text(
-                "plugin_version",
-                v.iter()
-                    .map(|(_, s)| s.plugin.as_ref().map(|p| p.version.clone())),
-            )
-            .text(
-                "plugin_sha256",
-                v.iter()
-                    .map(|(_, s)| s.plugin.as_ref().map(|p| p.sha256.clone())),
-            )
-    }
-}
 
 #[async_trait]
 impl SystemTable for SubmissionsTable {
@@ -304,17 +351,11 @@ impl SystemTable for SubmissionsTable {
     }
 
     fn schema(&self) -> SchemaRef {
-        Self::columns(&[]).schema()
+        submissions_batch(&mut []).schema()
     }
 
     async fn rows(&self) -> Result<RecordBatch> {
-        let versions = all_versions(&self.0).await?;
-        let mut accepted: Vec<_> = versions
-            .iter()
-            .filter_map(|v| v.submission.as_ref().map(|s| (v, s)))
-            .collect();
-        accepted.sort_by_key(|(_, s)| s.received_at);
-        Self::columns(&accepted).build()
+        submissions_batch(&mut accepted_submissions(&self.0).await?).build()
     }
 }
 

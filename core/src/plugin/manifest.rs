@@ -105,6 +105,9 @@ pub struct TemplateColumn {
     pub allowed_values: Vec<String>,
     /// Allowed range.
     pub range: Option<ValueRange>,
+    /// Personal data: masked in problems, never stored unchanged.
+    #[serde(default)]
+    pub personal: bool,
 }
 
 /// Columns unique together.
@@ -310,6 +313,7 @@ pub fn from_wit(m: wit::Manifest) -> PluginManifest {
                             min: r.min.map(bound),
                             max: r.max.map(bound),
                         }),
+                        personal: c.personal,
                     })
                     .collect(),
                 unique_keys: d
@@ -518,6 +522,16 @@ impl DutySpec {
                 return Err(format!("stored column '{}' is invalid or repeated", c.name));
             }
         }
+        if let Some(personal) = self
+            .columns
+            .iter()
+            .find(|c| c.personal && stored.contains(c.key.as_str()))
+        {
+            return Err(format!(
+                "personal column '{}' would be stored as uploaded: store a pseudonym or masked value under another name",
+                personal.key
+            ));
+        }
         if !self.transforms {
             let template: Vec<_> = self
                 .columns
@@ -573,6 +587,9 @@ impl PluginManifest {
                 let mut rules = Vec::new();
                 if c.required {
                     rules.push("required".to_owned());
+                }
+                if c.personal {
+                    rules.push("personal data".to_owned());
                 }
                 if !c.allowed_values.is_empty() {
                     rules.push(format!("one of {}", c.allowed_values.join(", ")));

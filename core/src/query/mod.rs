@@ -79,6 +79,11 @@ impl QueryService {
         self
     }
 
+    /// The catalog queried.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> QueryLimits {
         self.limits

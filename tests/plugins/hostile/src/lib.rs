@@ -54,6 +54,7 @@ fn duty(id: &str) -> Duty {
             required: true,
             allowed_values: vec![],
             range: None,
+            personal: false,
         }],
         unique_keys: vec![],
         references: vec![],

@@ -1,0 +1,221 @@
+//! Checks against committed tables, done by the host with SQL: references to other
+//! tables' keys, and keys unique across all periods.
+//!
+//! The upload's keys are registered as an in-memory table in a query session and joined
+//! with the committed table, so the check reads only what it must even when the
+//! committed table holds millions of rows.
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use sannong_catalog::{Period, TableName};
+
+use super::checks::cell_text;
+use super::problems::{Problem, shown_value};
+use super::typed::TypedRows;
+use crate::error::{Error, Result};
+use crate::plugin::manifest::DutySpec;
+use crate::query::QueryService;
+
+/// The upload's values of some columns, one text key per row (rows with a null skipped).
+fn keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Vec<(u32, String)> {
+    let positions: Vec<usize> = columns
+        .iter()
+        .filter_map(|k| duty.columns.iter().position(|c| &c.key == k))
+        .collect();
+    let mut keys = Vec::new();
+    let mut index = 0;
+    for batch in &rows.batches {
+        for row in 0..batch.num_rows() {
+            let values: Option<Vec<String>> = positions
+                .iter()
+                .map(|&c| cell_text(batch, c, row))
+                .collect();
+            if let Some(values) = values {
+                keys.push((rows.row_numbers[index], values.join("\u{1f}")));
+            }
+            index += 1;
+        }
+    }
+    keys
+}
+
+fn keys_table(keys: &[(u32, String)]) -> Result<MemTable> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("row_number", DataType::UInt32, false),
+        Field::new("key", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt32Array::from_iter_values(keys.iter().map(|(r, _)| *r))),
+            Arc::new(StringArray::from_iter_values(
+                keys.iter().map(|(_, k)| k.as_str()),
+            )),
+        ],
+    )
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// SQL of a key made of columns, as text joined like [`keys`].
+fn key_expression(columns: &[String]) -> String {
+    let parts: Vec<String> = columns
+        .iter()
+        .map(|c| format!("CAST(\"{c}\" AS VARCHAR)"))
+        .collect();
+    if parts.len() == 1 {
+        parts[0].clone()
+    } else {
+        format!("concat_ws('\u{1f}', {})", parts.join(", "))
+    }
+}
+
+/// Runs one internal query with the upload's keys as table `upload_keys`; returns the
+/// (row number, key, optional third column) it selects.
+async fn matching(
+    query: &QueryService,
+    keys: &[(u32, String)],
+    sql: &str,
+) -> Result<Vec<(u32, String, Option<String>)>> {
+    let ctx = query.session().await?;
+    ctx.register_table("upload_keys", Arc::new(keys_table(keys)?))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| Error::Execution(format!("checking against committed tables: {e}")))?
+        .collect()
+        .await
+        .map_err(|e| Error::Execution(format!("checking against committed tables: {e}")))?;
+    let mut found = Vec::new();
+    for batch in batches {
+        let rows = batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::UInt32Type>();
+        let key = arrow::compute::cast(batch.column(1), &DataType::Utf8)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let key = key.as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            let extra = (batch.num_columns() > 2)
+                .then(|| cell_text(&batch, 2, i))
+                .flatten();
+            found.push((rows.value(i), key.value(i).to_owned(), extra));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Checks references and cross-period uniqueness; pushes the problems found.
+pub async fn check_committed(
+    query: &QueryService,
+    duty: &DutySpec,
+    rows: &TypedRows,
+    period: Option<Period>,
+    problems: &mut Vec<Problem>,
+) -> Result<()> {
+    for reference in &duty.references {
+        let upload_keys = keys(duty, rows, &reference.columns);
+        if upload_keys.is_empty() {
+            continue;
+        }
+        let table: TableName = reference.table.parse()?;
+        let column = duty
+            .column(&reference.columns[0])
+            .ok_or_else(|| Error::Internal("reference column".into()))?;
+        let exists = query.catalog().exists(&table).await?;
+        let missing = if exists {
+            matching(
+                query,
+                &upload_keys,
+                &format!(
+                    "SELECT row_number, key FROM upload_keys WHERE key NOT IN (SELECT {} FROM {table} WHERE {} IS NOT NULL)",
+                    key_expression(&reference.table_columns),
+                    key_expression(&reference.table_columns)
+                ),
+            )
+            .await?
+        } else {
+            upload_keys
+                .iter()
+                .map(|(r, k)| (*r, k.clone(), None))
+                .collect()
+        };
+        let empty_note = if exists {
+            ""
+        } else {
+            "（该表尚无数据）"
+        };
+        let empty_note_en = if exists {
+            ""
+        } else {
+            " (that table has no rows yet)"
+        };
+        for (row, key, _) in missing {
+            let value = key.replace('\u{1f}', " / ");
+            problems.push(Problem::cell(
+                row,
+                column,
+                Some(&value),
+                "not-in-table",
+                format!(
+                    "在 {table} 的 {} 中不存在{empty_note}",
+                    reference.table_columns.join("+")
+                ),
+                format!(
+                    "not found in {table} ({}){empty_note_en}",
+                    reference.table_columns.join(", ")
+                ),
+            ));
+        }
+    }
+    let table = duty.table_name()?;
+    let Some(period) = period else { return Ok(()) };
+    if !query.catalog().exists(&table).await? {
+        return Ok(());
+    }
+    for key in duty.unique_keys.iter().filter(|k| k.across_periods) {
+        let upload_keys = keys(duty, rows, &key.columns);
+        if upload_keys.is_empty() {
+            continue;
+        }
+        let column = duty
+            .column(&key.columns[0])
+            .ok_or_else(|| Error::Internal("unique key column".into()))?;
+        let expression = key_expression(&key.columns);
+        let clashes = matching(
+            query,
+            &upload_keys,
+            &format!(
+                "SELECT u.row_number, u.key, min(t._period) AS other_period FROM upload_keys u \
+                 JOIN (SELECT {expression} AS key, _period FROM {table} WHERE _period <> '{period}') t ON u.key = t.key \
+                 GROUP BY u.row_number, u.key"
+            ),
+        )
+        .await?;
+        for (row, value, other) in clashes {
+            let other = other.unwrap_or_default();
+            problems.push(Problem::cell(
+                row,
+                column,
+                Some(&shown_value(
+                    &value.replace('\u{1f}', " / "),
+                    column.personal,
+                )),
+                "duplicate-across-periods",
+                format!(
+                    "已在 {other} 期上报过（{} 在所有期间应唯一）",
+                    key.columns.join("+")
+                ),
+                format!(
+                    "already reported for period {other} ({} must be unique across periods)",
+                    key.columns.join(" + ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

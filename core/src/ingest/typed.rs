@@ -1,0 +1,325 @@
+//! From a file's header and cells to Arrow columns of the duty's template.
+//!
+//! The header is matched to the template by Chinese header or English key, in any
+//! order, spaces trimmed; an unknown, repeated or missing required column refuses the
+//! file naming it. Each cell is parsed in its column's type; a cell that does not parse
+//! becomes a problem (and a null, so that other checks can go on).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
+    RecordBatch, StringBuilder, TimestampSecondBuilder,
+};
+
+use super::cell::{self, Cell, DecimalError};
+use super::problems::Problem;
+use super::source::RawRow;
+use crate::plugin::manifest::{ColumnType, DutySpec, TemplateColumn};
+
+/// Which file column feeds each template column.
+#[derive(Debug, Clone)]
+pub struct ColumnMap {
+    /// For each template column, its position in the file, if present.
+    pub positions: Vec<Option<usize>>,
+}
+
+/// Matches a file's header to the template; all header problems at once.
+pub fn map_header(header: &[String], duty: &DutySpec) -> Result<ColumnMap, Vec<Problem>> {
+    let mut positions: Vec<Option<usize>> = vec![None; duty.columns.len()];
+    let mut problems = Vec::new();
+    for (index, raw) in header.iter().enumerate() {
+        let name = raw.trim();
+        let position = index + 1;
+        if name.is_empty() {
+            problems.push(Problem::file(
+                "empty-header",
+                format!("第{position}列没有表头"),
+                format!("column {position} has no header"),
+            ));
+            continue;
+        }
+        let found = duty
+            .columns
+            .iter()
+            .position(|c| c.header_zh.trim() == name || c.key.eq_ignore_ascii_case(name));
+        match found {
+            None => problems.push(Problem::file(
+                "unknown-column",
+                format!(
+                    "第{position}列“{name}”不是本表的列（可用：{}）",
+                    duty.columns
+                        .iter()
+                        .map(|c| c.header_zh.as_str())
+                        .collect::<Vec<_>>()
+                        .join("、")
+                ),
+                format!(
+                    "column {position} '{name}' is not a column of this template (expected: {})",
+                    duty.columns
+                        .iter()
+                        .map(|c| c.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+            Some(column) => match positions[column] {
+                Some(first) => {
+                    let c = &duty.columns[column];
+                    problems.push(Problem::file(
+                        "duplicate-column",
+                        format!(
+                            "列 {} [{}] 出现了两次（第{}列和第{position}列）",
+                            c.header_zh,
+                            c.key,
+                            first + 1
+                        ),
+                        format!(
+                            "column {} [{}] appears twice (columns {} and {position})",
+                            c.header_zh,
+                            c.key,
+                            first + 1
+                        ),
+                    ));
+                }
+                None => positions[column] = Some(index),
+            },
+        }
+    }
+    for (column, position) in duty.columns.iter().zip(&positions) {
+        if column.required && position.is_none() {
+            problems.push(Problem::file(
+                "missing-column",
+                format!("缺少必填列 {} [{}]", column.header_zh, column.key),
+                format!(
+                    "the required column {} [{}] is missing",
+                    column.header_zh, column.key
+                ),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(ColumnMap { positions })
+    } else {
+        Err(problems)
+    }
+}
+
+/// A builder of one template column.
+enum ColumnBuilder {
+    Utf8(StringBuilder),
+    Boolean(BooleanBuilder),
+    Int64(Int64Builder),
+    Float64(Float64Builder),
+    Decimal(Decimal128Builder, u8, i8),
+    Date(Date32Builder),
+    Timestamp(TimestampSecondBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(data_type: ColumnType) -> Self {
+        match data_type {
+            ColumnType::Utf8 => ColumnBuilder::Utf8(StringBuilder::new()),
+            ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::new()),
+            ColumnType::Int64 => ColumnBuilder::Int64(Int64Builder::new()),
+            ColumnType::Float64 => ColumnBuilder::Float64(Float64Builder::new()),
+            ColumnType::Decimal { precision, scale } => {
+                ColumnBuilder::Decimal(Decimal128Builder::new(), precision, scale)
+            }
+            ColumnType::Date => ColumnBuilder::Date(Date32Builder::new()),
+            ColumnType::Timestamp => ColumnBuilder::Timestamp(TimestampSecondBuilder::new()),
+        }
+    }
+
+    /// Appends a cell; on failure appends a null and returns what was expected.
+    fn push(&mut self, cell: &Cell) -> Result<(), (String, String)> {
+        let expected = |e: cell::Expected| (e.0.to_owned(), e.1.to_owned());
+        match self {
+            ColumnBuilder::Utf8(b) => cell::text(cell).map(|v| b.append_option(v)).map_err(|e| {
+                b.append_null();
+                expected(e)
+            }),
+            ColumnBuilder::Boolean(b) => {
+                cell::boolean(cell)
+                    .map(|v| b.append_option(v))
+                    .map_err(|e| {
+                        b.append_null();
+                        expected(e)
+                    })
+            }
+            ColumnBuilder::Int64(b) => {
+                cell::integer(cell)
+                    .map(|v| b.append_option(v))
+                    .map_err(|e| {
+                        b.append_null();
+                        expected(e)
+                    })
+            }
+            ColumnBuilder::Float64(b) => {
+                cell::float(cell).map(|v| b.append_option(v)).map_err(|e| {
+                    b.append_null();
+                    expected(e)
+                })
+            }
+            ColumnBuilder::Date(b) => cell::date(cell)
+                .map(|v| b.append_option(v.map(cell::days_since_epoch)))
+                .map_err(|e| {
+                    b.append_null();
+                    expected(e)
+                }),
+            ColumnBuilder::Timestamp(b) => cell::timestamp(cell)
+                .map(|v| b.append_option(v.map(|t| t.and_utc().timestamp())))
+                .map_err(|e| {
+                    b.append_null();
+                    expected(e)
+                }),
+            ColumnBuilder::Decimal(b, precision, scale) => {
+                let limit = 10i128.pow(u32::from(*precision));
+                match cell::decimal(cell, *scale) {
+                    Ok(Some(v)) if v.abs() >= limit => {
+                        b.append_null();
+                        Err((
+                            format!(
+                                "数字过大：最多 {} 位整数",
+                                *precision as i16 - *scale as i16
+                            ),
+                            format!(
+                                "too large: at most {} digits before the decimal point",
+                                *precision as i16 - *scale as i16
+                            ),
+                        ))
+                    }
+                    Ok(v) => {
+                        b.append_option(v);
+                        Ok(())
+                    }
+                    Err(error) => {
+                        b.append_null();
+                        Err(match error {
+                            DecimalError::TooManyDecimals => (
+                                format!("小数位过多：最多 {scale} 位（不会自动四舍五入）"),
+                                format!(
+                                    "too many decimals: at most {scale} (never rounded silently)"
+                                ),
+                            ),
+                            DecimalError::NotANumber => (
+                                "应为数字，如 12.50".to_owned(),
+                                "expected a number such as 12.50".to_owned(),
+                            ),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Utf8(b) => Arc::new(b.finish()),
+            ColumnBuilder::Boolean(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Decimal(b, precision, scale) => Arc::new(
+                b.finish()
+                    .with_precision_and_scale(*precision, *scale)
+                    .unwrap_or_else(|_| arrow::array::Decimal128Array::from(Vec::<i128>::new())),
+            ),
+            ColumnBuilder::Date(b) => Arc::new(b.finish()),
+            ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// The rows of an upload in the template's types.
+#[derive(Debug, Clone)]
+pub struct TypedRows {
+    /// Batches of the template schema.
+    pub batches: Vec<RecordBatch>,
+    /// The file row number of each row, in order across batches.
+    pub row_numbers: Vec<u32>,
+    /// Cells that did not parse, as (row index, template column index): they are nulls
+    /// in the batches and already have a problem.
+    pub bad_cells: HashSet<(usize, usize)>,
+}
+
+impl TypedRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.row_numbers.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.row_numbers.is_empty()
+    }
+}
+
+/// Rows per Arrow batch.
+pub const BATCH_ROWS: usize = 64 * 1024;
+
+/// Parses rows into typed batches. Problems are pushed to `problems`; an unreadable
+/// file stops the parse with its problem. `progress` is told the rows read so far.
+pub fn parse_rows(
+    rows: impl Iterator<Item = Result<RawRow, Problem>>,
+    map: &ColumnMap,
+    duty: &DutySpec,
+    problems: &mut Vec<Problem>,
+    mut progress: impl FnMut(usize),
+) -> Result<TypedRows, Problem> {
+    let schema = duty.template_schema();
+    let mut builders: Vec<ColumnBuilder> = duty
+        .columns
+        .iter()
+        .map(|c| ColumnBuilder::new(c.data_type))
+        .collect();
+    let mut typed = TypedRows {
+        batches: Vec::new(),
+        row_numbers: Vec::new(),
+        bad_cells: HashSet::new(),
+    };
+    let mut in_batch = 0usize;
+    let flush = |builders: &mut Vec<ColumnBuilder>, typed: &mut TypedRows| -> Result<(), Problem> {
+        let columns: Vec<ArrayRef> = builders.iter_mut().map(ColumnBuilder::finish).collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| {
+            Problem::file(
+                "internal",
+                format!("内部错误：{e}"),
+                format!("internal error: {e}"),
+            )
+        })?;
+        typed.batches.push(batch);
+        Ok(())
+    };
+    for row in rows {
+        let row = row?;
+        let index = typed.row_numbers.len();
+        for (column_index, (column, builder)) in
+            duty.columns.iter().zip(builders.iter_mut()).enumerate()
+        {
+            let cell = map.positions[column_index]
+                .and_then(|p| row.cells.get(p))
+                .unwrap_or(&Cell::Empty);
+            if let Err((zh, en)) = builder.push(cell) {
+                typed.bad_cells.insert((index, column_index));
+                problems.push(cell_problem(row.number, column, cell, &zh, &en));
+            }
+        }
+        typed.row_numbers.push(row.number);
+        in_batch += 1;
+        if in_batch == BATCH_ROWS {
+            flush(&mut builders, &mut typed)?;
+            in_batch = 0;
+            progress(typed.row_numbers.len());
+        }
+    }
+    if in_batch > 0 || typed.batches.is_empty() {
+        flush(&mut builders, &mut typed)?;
+    }
+    progress(typed.row_numbers.len());
+    Ok(typed)
+}
+
+fn cell_problem(row: u32, column: &TemplateColumn, cell: &Cell, zh: &str, en: &str) -> Problem {
+    Problem::cell(row, column, Some(&cell.display()), "wrong-type", zh, en)
+}

@@ -90,6 +90,19 @@ impl Diagnostics {
         );
     }
 
+    /// Records a warning about the upload as a whole.
+    pub fn file_warning(&mut self, rule: &str, zh: impl Into<String>, en: impl Into<String>) {
+        self.push(
+            None,
+            None,
+            None,
+            rule,
+            zh.into(),
+            en.into(),
+            Severity::Warning,
+        );
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,

@@ -17,6 +17,7 @@
 //! The same code runs natively in `cargo test` ([`testing`]), with the host's imports
 //! ([`host`]) answered by the test.
 
+pub mod checks;
 pub mod diagnostics;
 #[doc(hidden)]
 pub mod glue;

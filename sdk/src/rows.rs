@@ -34,6 +34,19 @@ impl<'a> TextColumn<'a> {
     }
 }
 
+/// A yes/no column: `get` gives the flag or `None` for an empty cell.
+#[derive(Debug, Clone, Copy)]
+pub struct Flags<'a> {
+    array: &'a BooleanArray,
+}
+
+impl Flags<'_> {
+    /// The flag at `row`.
+    pub fn get(&self, row: usize) -> Option<bool> {
+        self.array.is_valid(row).then(|| self.array.value(row))
+    }
+}
+
 /// A column of exact decimals: `get` gives the unscaled integer.
 #[derive(Debug, Clone, Copy)]
 pub struct DecimalColumn<'a> {
@@ -111,9 +124,10 @@ impl<'a> Rows<'a> {
     }
 
     /// A yes/no column.
-    pub fn boolean(&self, key: &str) -> Result<&'a BooleanArray, PluginError> {
+    pub fn boolean(&self, key: &str) -> Result<Flags<'a>, PluginError> {
         self.column(key)
             .and_then(|c| c.as_boolean_opt())
+            .map(|array| Flags { array })
             .ok_or_else(|| missing(key, "boolean"))
     }
 

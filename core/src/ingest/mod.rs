@@ -145,9 +145,16 @@ impl Found {
         }
     }
 
-    fn sorted(mut self) -> Self {
+    /// Errors first, then by row, then in the template's column order.
+    fn sorted(mut self, duty: &DutySpec) -> Self {
+        let position = |p: &Problem| {
+            p.column
+                .as_deref()
+                .and_then(|k| duty.columns.iter().position(|c| c.key == k))
+                .unwrap_or(0)
+        };
         self.problems
-            .sort_by_key(|p| (!p.is_error(), p.row.unwrap_or(0)));
+            .sort_by_key(|p| (!p.is_error(), p.row.unwrap_or(0), position(p)));
         self
     }
 }
@@ -481,7 +488,7 @@ impl Context<'_> {
         rows_read: u64,
         mut record: SubmissionRecord,
     ) -> Result<UploadOutcome> {
-        let found = found.sorted();
+        let found = found.sorted(&self.duty);
         record.rows = rows_read;
         let submission_id = record.submission_id.clone();
         self.log(record, "refused", None, &found).await?;
@@ -613,7 +620,7 @@ pub async fn upload(
         }
     };
     let rows_stored: u64 = stored.iter().map(|b| b.num_rows() as u64).sum();
-    let found = found.sorted();
+    let found = found.sorted(duty);
     let submission_id = record.submission_id.clone();
     if request.dry_run {
         return Ok(context.outcome(

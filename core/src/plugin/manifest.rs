@@ -477,7 +477,8 @@ impl DutySpec {
                     ));
                 }
             },
-            (DutyMode::Period, None) => return Err("a period duty needs a period column".into()),
+            // Rows without a date of their own (attendance) belong to the period uploaded.
+            (DutyMode::Period, None) => {}
             (DutyMode::Snapshot, Some(_)) => {
                 return Err("a snapshot duty has no period column".into());
             }

@@ -85,11 +85,15 @@ pub enum Command {
     /// Build, install, list, inspect and remove department plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
-    /// Load the synthetic sample county and show the tables.
+    /// Load the synthetic sample county (示例数据) through the upload path and show the
+    /// tables; loading it again changes nothing.
     Demo {
         /// Seed of the sample generator.
         #[arg(long, default_value_t = 2021)]
         seed: u64,
+        /// Multiplies the parcels (1: about 40,000 a year).
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
     },
 }
 
@@ -228,15 +232,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sql { sql, format } => print(&platform.sql(&sql).await?, format)?,
         Command::Tables { format } => print(&platform.tables().await?, format)?,
         Command::History { table, format } => print(&platform.history(&table).await?, format)?,
-        Command::Demo { seed } => {
-            let written = sannong::demo::load(&platform, seed).await?;
-            if written.is_empty() {
-                println!("The sample county is already loaded in {}.", cli.data);
+        Command::Demo { seed, scale } => {
+            let progress = ProgressBar::new();
+            let summary =
+                sannong::demo::load(&platform, sample_county::Options { seed, scale }, &progress)
+                    .await?;
+            drop(progress);
+            if !summary.plugins_installed.is_empty() {
+                println!(
+                    "installed the department plugins: {}",
+                    summary.plugins_installed.join(", ")
+                );
+            }
+            if summary.files_accepted == 0 {
+                println!(
+                    "The synthetic sample county (示例数据) is already loaded in {}.",
+                    cli.data
+                );
             } else {
                 println!(
-                    "Loaded the synthetic sample county (示例数据) into {}: {}",
-                    cli.data,
-                    written.join(", ")
+                    "Loaded the synthetic sample county (示例数据, not real data) into {}: {} files accepted through the upload path, {} rows stored, {} warnings.",
+                    cli.data, summary.files_accepted, summary.rows_stored, summary.warnings
                 );
             }
             print(&platform.tables().await?, OutputFormat::Table)?;

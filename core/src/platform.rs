@@ -186,7 +186,7 @@ impl HostServices for PlatformServices {
             .map_err(|e| e.to_string())?;
         let batch = arrow::compute::concat_batches(&result.schema, &result.batches)
             .map_err(|e| e.to_string())?;
-        crate::plugin::runtime::encode(&batch).map_err(|e| e.to_string())
+        crate::plugin::runtime::encode(&contract_types(batch)?).map_err(|e| e.to_string())
     }
 
     fn pseudonym(&self, identifier: &str) -> String {
@@ -197,4 +197,33 @@ impl HostServices for PlatformServices {
             None => String::new(),
         }
     }
+}
+
+/// Rows as the contract promises them to plugins: text as `Utf8` (not the view or
+/// large variants DataFusion may produce) and timestamps in seconds, like the templates.
+fn contract_types(
+    batch: arrow::array::RecordBatch,
+) -> std::result::Result<arrow::array::RecordBatch, String> {
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let wanted = |t: &DataType| match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Second, tz.clone()),
+        other => other.clone(),
+    };
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| Field::new(f.name(), wanted(f.data_type()), f.is_nullable()))
+        .collect();
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(&fields)
+        .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    arrow::array::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| e.to_string())
 }

@@ -175,10 +175,10 @@ async fn time_travel_by_time_reads_the_version_of_that_moment() {
     assert_eq!(n, expected);
 }
 
-#[test]
-fn refused_and_wrong_sql_is_one_clear_line() {
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_and_wrong_sql_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
-    ok(sannong(dir.path(), &["demo"]));
+    crate::fixture::write(dir.path()).await;
     let err = failure(sannong(dir.path(), &["sql", "DROP TABLE admin.villages"]));
     assert!(err.contains("refused: DROP TABLE is not allowed"), "{err}");
     let err = failure(sannong(

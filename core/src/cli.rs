@@ -142,10 +142,15 @@ pub enum PluginCommand {
         /// The plugin crate's directory (holding its Cargo.toml).
         dir: std::path::PathBuf,
     },
-    /// Install a plugin component (a new version replaces the current one).
+    /// Install a plugin component (a new version replaces the current one), or the
+    /// built-in department plugins with --builtin.
     Install {
         /// The component, e.g. target/wasm32-wasip2/release/my_plugin.wasm.
-        file: std::path::PathBuf,
+        #[arg(required_unless_present = "builtin")]
+        file: Option<std::path::PathBuf>,
+        /// Install the department plugins built into this binary (all 13 duties).
+        #[arg(long, conflicts_with = "file")]
+        builtin: bool,
         /// Who installs it (recorded in the registry).
         #[arg(long = "as", default_value = "admin")]
         by: String,
@@ -275,7 +280,15 @@ fn build_plugin(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 async fn plugin_command(platform: &Platform, command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::Build { .. } => unreachable!("handled before opening the platform"),
-        PluginCommand::Install { file, by } => {
+        PluginCommand::Install { file: None, by, .. } => {
+            let installed = sannong::plugin::builtin::install(platform, &by).await?;
+            if installed.is_empty() {
+                println!("the built-in department plugins are already installed");
+            } else {
+                println!("installed the built-in department plugins: {}", installed.join(", "));
+            }
+        }
+        PluginCommand::Install { file: Some(file), by, .. } => {
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let label = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             match platform.install_plugin(&label, bytes.into(), &by).await? {

@@ -3,15 +3,10 @@
 //! file goes through the real upload path. Loading twice changes nothing: the plugins
 //! are already installed and every file is recognised as already accepted.
 
-use bytes::Bytes;
-
 use crate::error::{Error, Result};
 use crate::ingest::source::ReadOptions;
 use crate::ingest::{Progress, UploadRequest, UploadStatus};
 use crate::platform::Platform;
-use crate::plugin::registry::InstallOutcome;
-
-include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 
 /// What loading the sample county did.
 #[derive(Debug, Clone, Default)]
@@ -28,21 +23,6 @@ pub struct DemoSummary {
     pub warnings: u64,
 }
 
-/// Installs the built-in department plugins; returns the ids newly installed.
-pub async fn install_builtin_plugins(platform: &Platform) -> Result<Vec<String>> {
-    let mut installed = Vec::new();
-    for (id, component) in BUILTIN_PLUGINS {
-        let label = format!("built-in plugin {id}");
-        if let InstallOutcome::Installed(p) = platform
-            .install_plugin(&label, Bytes::from_static(component), "sannong")
-            .await?
-        {
-            installed.push(p.manifest.plugin_id);
-        }
-    }
-    Ok(installed)
-}
-
 /// Loads the sample county through the upload path.
 pub async fn load(
     platform: &Platform,
@@ -50,7 +30,7 @@ pub async fn load(
     progress: &dyn Progress,
 ) -> Result<DemoSummary> {
     let mut summary = DemoSummary {
-        plugins_installed: install_builtin_plugins(platform).await?,
+        plugins_installed: crate::plugin::builtin::install(platform, "sannong").await?,
         ..DemoSummary::default()
     };
     let county = sample_county::generate(options);

@@ -2,7 +2,8 @@
 //!
 //! - `slt`: the SQL behaviour in `tests/slt/*.slt` (sqllogictest) over a fixture county;
 //! - `cli`: the real `sannong` binary, as a user runs it;
-//! - `plugins`: the plugin sandbox with real components (example and hostile plugins).
+//! - `plugins`: the plugin sandbox with real components (example and hostile plugins);
+//! - `uploads`: department files through `sannong upload`.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -10,3 +11,4 @@ mod cli;
 mod fixture;
 mod plugins;
 mod slt;
+mod uploads;

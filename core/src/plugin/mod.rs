@@ -6,9 +6,11 @@
 //! - [`runtime`]: calls under limits ([`PluginRuntime`], [`PluginLimits`]);
 //! - [`manifest`]: the manifest as the platform keeps it ([`PluginManifest`]);
 //! - [`bounds`]: parsing range bounds in their column's type;
+//! - [`builtin`]: the department plugins built into the binary;
 //! - [`registry`]: installing plugins into the catalog's plugin registry.
 
 pub mod bounds;
+pub mod builtin;
 pub mod engine;
 pub mod manifest;
 pub mod registry;

@@ -16,5 +16,7 @@ cargo fmt --all --check
 step "Lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# Tests run optimised: they load the whole sample county through the real binary and
+# compile real plugin components, and the release build is shared with the main command.
 step "Tests"
-cargo test --workspace --locked
+cargo test --workspace --release --locked

@@ -63,6 +63,35 @@ pub fn masked_name(name: &str) -> String {
     }
 }
 
+/// Row rule: the timestamp column `later` must not be before `earlier`; each is given
+/// as (key, Chinese header). Rows where either is empty are skipped. Reports an error
+/// on `later`.
+pub fn not_before(
+    rows: &crate::Rows,
+    later: (&str, &str),
+    earlier: (&str, &str),
+    rule: &str,
+    out: &mut crate::Diagnostics,
+) -> Result<(), crate::PluginError> {
+    let (l, e) = (rows.timestamp(later.0)?, rows.timestamp(earlier.0)?);
+    for row in 0..rows.len() {
+        if let (Some(a), Some(b)) = (l.get(row), e.get(row))
+            && a < b
+        {
+            let when = crate::rows::timestamp_text(b);
+            out.error(
+                row,
+                later.0,
+                crate::rows::timestamp_text(a),
+                rule,
+                format!("{}早于{}（{when}）", later.1, earlier.1),
+                format!("{} is before {} ({when})", later.0, earlier.0),
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,33 +121,4 @@ mod tests {
         assert_eq!(masked_name("欧阳娜娜"), "欧***");
         assert_eq!(masked_name(""), "");
     }
-}
-
-/// Row rule: the timestamp column `later` must not be before `earlier`; each is given
-/// as (key, Chinese header). Rows where either is empty are skipped. Reports an error
-/// on `later`.
-pub fn not_before(
-    rows: &crate::Rows,
-    later: (&str, &str),
-    earlier: (&str, &str),
-    rule: &str,
-    out: &mut crate::Diagnostics,
-) -> Result<(), crate::PluginError> {
-    let (l, e) = (rows.timestamp(later.0)?, rows.timestamp(earlier.0)?);
-    for row in 0..rows.len() {
-        if let (Some(a), Some(b)) = (l.get(row), e.get(row))
-            && a < b
-        {
-            let when = crate::rows::timestamp_text(b);
-            out.error(
-                row,
-                later.0,
-                crate::rows::timestamp_text(a),
-                rule,
-                format!("{}早于{}（{when}）", later.1, earlier.1),
-                format!("{} is before {} ({when})", later.0, earlier.0),
-            );
-        }
-    }
-    Ok(())
 }

@@ -2,12 +2,14 @@
 //!
 //! - `slt`: the SQL behaviour in `tests/slt/*.slt` (sqllogictest) over a fixture county;
 //! - `cli`: the real `sannong` binary, as a user runs it;
+//! - `departments`: the department plugins and the sample county;
 //! - `plugins`: the plugin sandbox with real components (example and hostile plugins);
 //! - `uploads`: department files through `sannong upload`.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod cli;
+mod departments;
 mod fixture;
 mod plugins;
 mod slt;

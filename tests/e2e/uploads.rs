@@ -354,7 +354,7 @@ fn bad_files_are_refused_whole_naming_the_problem() {
         ("bad-date.csv", format!("{header}{}", row("KJ009", "2021-13-45 09:00")).into_bytes(), vec![], "expected a date and time"),
         ("text-for-boolean.csv", format!("{header}KJ009,荔枝,农药残留,2021-06-01 09:00:00,,也许\n").into_bytes(), vec![], "expected 是/否"),
         ("other-period.csv", format!("{header}{}", row("KJ009", "2021-07-01 09:00:00")).into_bytes(), vec![], "outside the period 2021-06"),
-        ("unknown-column.csv", format!("样品编号,产品,检测项目,收样时间,备注\nKJ009,荔枝,农药残留,2021-06-01 09:00:00,x\n").into_bytes(), vec![], "column 5 '备注' is not a column of this template"),
+        ("unknown-column.csv", "样品编号,产品,检测项目,收样时间,备注\nKJ009,荔枝,农药残留,2021-06-01 09:00:00,x\n".as_bytes().to_vec(), vec![], "column 5 '备注' is not a column of this template"),
         ("missing-column.csv", b"sample_id,product,received_at\nKJ009,x,2021-06-01 09:00:00\n".to_vec(), vec![], "the required column 检测项目 [test] is missing"),
         ("duplicate-header.csv", "样品编号,sample_id,产品,检测项目,收样时间\nKJ9,KJ9,x,其他,2021-06-01 09:00:00\n".as_bytes().to_vec(), vec![], "column 样品编号 [sample_id] appears twice (columns 1 and 2)"),
         ("not-allowed.csv", format!("{header}KJ009,荔枝,重金属,2021-06-01 09:00:00,,\n").into_bytes(), vec![], "must be one of: 农药残留, 糖度, 其他"),

@@ -598,16 +598,16 @@ impl County {
 
     fn finance(&mut self) {
         let items = [
-            ("县级物流仓储中心建设", "物流", "中央", 3_000_000_00),
-            ("物流车辆购置", "物流", "中央", 800_000_00),
-            ("农村物流信息平台", "物流", "中央", 600_000_00),
-            ("农产品分级包装中心", "农产品进城", "中央", 1_500_000_00),
-            ("网货研发中心", "农产品进城", "县级", 500_000_00),
-            ("品牌培育与宣传", "农产品进城", "中央", 700_000_00),
-            ("村级服务站改造", "工业品下乡", "中央", 900_000_00),
-            ("电商培训", "培训", "中央", 400_000_00),
-            ("干部专题培训", "培训", "县级", 120_000_00),
-            ("第三方审计", "其他", "县级", 150_000_00),
+            ("县级物流仓储中心建设", "物流", "中央", 3_000_000 * 100),
+            ("物流车辆购置", "物流", "中央", 800_000 * 100),
+            ("农村物流信息平台", "物流", "中央", 600_000 * 100),
+            ("农产品分级包装中心", "农产品进城", "中央", 1_500_000 * 100),
+            ("网货研发中心", "农产品进城", "县级", 500_000 * 100),
+            ("品牌培育与宣传", "农产品进城", "中央", 700_000 * 100),
+            ("村级服务站改造", "工业品下乡", "中央", 900_000 * 100),
+            ("电商培训", "培训", "中央", 400_000 * 100),
+            ("干部专题培训", "培训", "县级", 120_000 * 100),
+            ("第三方审计", "其他", "县级", 150_000 * 100),
         ];
         let rows = items
             .iter()
@@ -776,6 +776,19 @@ impl HourOfDay for NaiveDateTime {
     fn hour_of_day(&self) -> u32 {
         chrono::Timelike::hour(self)
     }
+}
+
+/// The resident ID numbers of the sample's trainees (to check none is stored in clear).
+pub fn trainee_ids(options: Options) -> Vec<String> {
+    let mut county = County {
+        random: Random(options.seed),
+        scale: 1,
+        villages: Vec::new(),
+        stations: Vec::new(),
+        uploads: Vec::new(),
+        expected: BTreeMap::new(),
+    };
+    (0..2000).map(|person| county.resident_id(person)).collect()
 }
 
 /// Generates the sample county.

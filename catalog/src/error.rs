@@ -35,6 +35,14 @@ pub enum CatalogError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A programme file (departments, duties, KPIs, schedule) that cannot be used.
+    #[error("programme file {file}: {detail}")]
+    InvalidProgramme {
+        /// The file.
+        file: String,
+        /// What is wrong, naming the id.
+        detail: String,
+    },
     /// The table does not exist.
     #[error("table {table} does not exist")]
     TableNotFound {

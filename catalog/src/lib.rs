@@ -13,6 +13,7 @@ mod error;
 mod history;
 mod location;
 mod plugins;
+pub mod programme;
 pub mod sql;
 mod submission;
 mod table_name;

@@ -45,6 +45,7 @@ pub async fn load(
             bytes: upload.bytes.into(),
             read: ReadOptions::default(),
             dry_run: false,
+            received_at: Some(sannong_catalog::sql::from_beijing(upload.sent_at)),
         };
         let outcome = platform.upload(request, progress).await?;
         match outcome.status {

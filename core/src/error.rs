@@ -26,6 +26,9 @@ pub enum Error {
     /// SQL that does not parse or plan (unknown table or column, type error, …).
     #[error("{0}")]
     InvalidQuery(String),
+    /// The programme's definition (departments, duties, KPIs, schedule) is unusable.
+    #[error("{0}")]
+    Programme(String),
     /// A command-line or API argument that is wrong.
     #[error("{0}")]
     InvalidArgument(String),

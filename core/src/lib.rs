@@ -4,6 +4,7 @@
 //! - [`ingest`]: uploads — files to validated, atomic table versions, or refusals;
 //! - [`query`]: read-only SQL through DataFusion with limits;
 //! - [`plugin`]: department plugins, sandboxed WebAssembly components;
+//! - [`programme`]: KPIs against targets, duty timeliness, milestones, the self-evaluation;
 //! - [`secrets`]: the platform's keys (pseudonyms of personal data);
 //! - [`output`]: results as table, CSV, JSON or NDJSON;
 //! - [`demo`]: the synthetic sample county;
@@ -17,6 +18,7 @@ pub mod ingest;
 pub mod output;
 pub mod platform;
 pub mod plugin;
+pub mod programme;
 pub mod query;
 pub mod secrets;
 

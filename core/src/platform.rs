@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use sannong_catalog::programme::Programme;
 use sannong_catalog::{Catalog, DataLocation, TableName};
 
 use crate::error::{Error, Result};
@@ -26,12 +27,16 @@ pub struct PlatformConfig {
     pub plugin_limits: PluginLimits,
     /// Where compiled plugin code is cached (none: compile every time).
     pub plugin_cache_dir: Option<PathBuf>,
+    /// A directory of programme files to use instead of the data location's own (or
+    /// the built-in ones).
+    pub programme_dir: Option<PathBuf>,
 }
 
 /// The platform over one data location.
 #[derive(Debug, Clone)]
 pub struct Platform {
     catalog: Arc<Catalog>,
+    programme: Arc<Programme>,
     query: QueryService,
     config: PlatformConfig,
     engine: Arc<Mutex<Option<Arc<PluginEngine>>>>,
@@ -42,20 +47,38 @@ impl Platform {
     pub async fn open(data: &str, config: PlatformConfig) -> Result<Self> {
         let location = DataLocation::parse(data)?;
         let catalog = Arc::new(Catalog::open(location).await?);
-        Ok(Self::with_catalog(catalog, config))
+        let programme = Programme::load(&catalog, config.programme_dir.as_deref()).await?;
+        Ok(Self::new(catalog, Arc::new(programme), config))
     }
 
-    /// A platform over an already opened catalog.
-    pub fn with_catalog(catalog: Arc<Catalog>, config: PlatformConfig) -> Self {
-        let query = QueryService::new(catalog.clone(), config.query_limits)
+    /// A platform over an already opened catalog, with the built-in programme.
+    pub fn with_catalog(catalog: Arc<Catalog>, config: PlatformConfig) -> Result<Self> {
+        Ok(Self::new(catalog, Arc::new(Programme::built_in()?), config))
+    }
+
+    /// A platform over an opened catalog and a loaded programme.
+    pub fn new(catalog: Arc<Catalog>, programme: Arc<Programme>, config: PlatformConfig) -> Self {
+        let base = QueryService::new(catalog.clone(), config.query_limits)
             .with_system_tables(registry::system_tables(catalog.clone()))
             .with_system_tables(crate::ingest::log::system_tables(catalog.clone()));
+        // The programme's own tables query the others (milestones read their table).
+        let query = base.clone().with_system_tables(crate::programme::tables::system_tables(
+            programme.clone(),
+            catalog.clone(),
+            base,
+        ));
         Platform {
             query,
             catalog,
+            programme,
             config,
             engine: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The programme: departments, duties, KPIs, schedule.
+    pub fn programme(&self) -> &Arc<Programme> {
+        &self.programme
     }
 
     /// The catalog.

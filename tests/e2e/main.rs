@@ -3,6 +3,7 @@
 //! - `slt`: the SQL behaviour in `tests/slt/*.slt` (sqllogictest) over a fixture county;
 //! - `cli`: the real `sannong` binary, as a user runs it;
 //! - `departments`: the department plugins and the sample county;
+//! - `kpis`: KPIs, duty timeliness, milestones and the self-evaluation;
 //! - `plugins`: the plugin sandbox with real components (example and hostile plugins);
 //! - `uploads`: department files through `sannong upload`.
 
@@ -11,6 +12,7 @@
 mod cli;
 mod departments;
 mod fixture;
+mod kpis;
 mod plugins;
 mod slt;
 mod uploads;

@@ -60,7 +60,8 @@ async fn every_hostile_behaviour_is_stopped_with_its_own_error_and_the_host_goes
             plugin_cache_dir: Some(cache_dir()),
             ..PlatformConfig::default()
         },
-    );
+    )
+    .unwrap();
     let engine = platform.plugin_engine().unwrap();
     let hostile = engine
         .load("hostile.wasm", &read(sannong_test_plugins::HOSTILE))

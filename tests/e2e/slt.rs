@@ -70,7 +70,7 @@ impl AsyncDB for SannongDb {
 async fn sql_logic_tests() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = crate::fixture::write(dir.path()).await;
-    let platform = Platform::with_catalog(catalog, PlatformConfig::default());
+    let platform = Platform::with_catalog(catalog, PlatformConfig::default()).unwrap();
     let slt_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/slt");
     let mut files: Vec<_> = std::fs::read_dir(&slt_dir)
         .unwrap()

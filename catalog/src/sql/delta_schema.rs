@@ -1,8 +1,10 @@
 //! A SQL schema whose tables are Delta tables of the catalog, loaded on first use.
 //!
-//! The first reference to a table in a session loads its latest version and builds
-//! deltalake's table provider; later references in the same session reuse it, so one
-//! query never mixes two versions of a table.
+//! The first reference to a table in a session loads its version (the latest, or the
+//! one current at a moment, for reproducing an earlier state) and builds deltalake's
+//! table provider; later references in the same session reuse it, so one query never
+//! mixes two versions of a table. A table that did not exist yet at that moment is
+//! not found.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,8 +12,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
+use deltalake::DeltaTable;
 
 use super::to_datafusion;
+use crate::error::CatalogError;
 use crate::table_name::TableName;
 use crate::tables::{Catalog, TableAt};
 
@@ -21,16 +25,18 @@ pub struct DeltaSchemaProvider {
     catalog: Arc<Catalog>,
     schema: String,
     tables: Vec<String>,
+    at: TableAt,
     loaded: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
 }
 
 impl DeltaSchemaProvider {
-    /// A schema with the given table names (as listed from storage).
-    pub fn new(catalog: Arc<Catalog>, schema: &str, tables: Vec<String>) -> Self {
+    /// A schema with the given table names (as listed from storage), read at `at`.
+    pub fn new(catalog: Arc<Catalog>, schema: &str, tables: Vec<String>, at: TableAt) -> Self {
         DeltaSchemaProvider {
             catalog,
             schema: schema.to_owned(),
             tables,
+            at,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -43,6 +49,10 @@ pub(crate) async fn delta_provider(
     at: TableAt,
 ) -> Result<Arc<dyn TableProvider>> {
     let table = catalog.load(name, at).await.map_err(to_datafusion)?;
+    as_provider(name, table).await
+}
+
+async fn as_provider(name: &TableName, table: DeltaTable) -> Result<Arc<dyn TableProvider>> {
     table
         .table_provider()
         .await
@@ -63,7 +73,14 @@ impl SchemaProvider for DeltaSchemaProvider {
             return Ok(Some(hit));
         }
         let table_name = TableName::new(&self.schema, name).map_err(to_datafusion)?;
-        let provider = delta_provider(&self.catalog, &table_name, TableAt::Latest).await?;
+        let table = match self.catalog.load(&table_name, self.at).await {
+            Ok(table) => table,
+            Err(CatalogError::VersionNotFound { .. }) if matches!(self.at, TableAt::Time(_)) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(to_datafusion(e)),
+        };
+        let provider = as_provider(&table_name, table).await?;
         if let Ok(mut loaded) = self.loaded.lock() {
             let provider = loaded.entry(name.to_owned()).or_insert(provider).clone();
             return Ok(Some(provider));

@@ -22,10 +22,10 @@ use datafusion::prelude::SessionContext;
 
 pub use delta_schema::DeltaSchemaProvider;
 pub use system::{SystemSchemaProvider, SystemTable};
-pub use time_travel::TableAtFunction;
+pub use time_travel::{TableAtFunction, parse_time};
 
 use crate::error::{CatalogError, Result};
-use crate::tables::Catalog;
+use crate::tables::{Catalog, TableAt};
 
 /// Name of the SQL catalog holding the platform's schemas.
 pub const SQL_CATALOG: &str = "sannong";
@@ -34,13 +34,15 @@ pub const DEFAULT_SCHEMA: &str = "public";
 /// Schema of the system tables.
 pub const SYSTEM_SCHEMA: &str = "sys";
 
-/// Registers the platform's tables, the `sys` schema (the catalog's own system tables
-/// plus `extra_system_tables`) and `table_at` into `ctx`, whose default catalog must be
+/// Registers the platform's tables (read at `at`: the latest versions, or those current
+/// at a moment), the `sys` schema (the catalog's own system tables plus
+/// `extra_system_tables`) and `table_at` into `ctx`, whose default catalog must be
 /// [`SQL_CATALOG`].
 pub async fn register_catalog(
     ctx: &SessionContext,
     catalog: Arc<Catalog>,
     extra_system_tables: Vec<Arc<dyn SystemTable>>,
+    at: TableAt,
 ) -> Result<()> {
     let sql_catalog = MemoryCatalogProvider::new();
     let mut by_schema: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -58,7 +60,7 @@ pub async fn register_catalog(
     };
     register(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
     for (schema, tables) in by_schema {
-        let provider = DeltaSchemaProvider::new(catalog.clone(), &schema, tables);
+        let provider = DeltaSchemaProvider::new(catalog.clone(), &schema, tables, at);
         register(&schema, Arc::new(provider))?;
     }
     let mut system_tables = system::catalog_system_tables(catalog.clone());

@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampSecondArray};
+use arrow::array::{
+    ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampSecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
@@ -121,6 +123,24 @@ impl BatchBuilder {
             .map(|v| v.map(|t| to_beijing(t).and_utc().timestamp()));
         self.columns
             .push(Arc::new(TimestampSecondArray::from_iter(seconds)));
+        self
+    }
+
+    /// A 64-bit float column.
+    pub fn float(mut self, name: &str, values: impl IntoIterator<Item = Option<f64>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Float64, true));
+        self.columns.push(Arc::new(Float64Array::from_iter(values)));
+        self
+    }
+
+    /// A date column.
+    pub fn date(mut self, name: &str, values: impl IntoIterator<Item = Option<NaiveDate>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Date32, true));
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let days = values
+            .into_iter()
+            .map(|v| v.map(|d| (d - epoch).num_days() as i32));
+        self.columns.push(Arc::new(Date32Array::from_iter(days)));
         self
     }
 

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use arrow::array::{BooleanArray, RecordBatch};
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sannong_catalog::{CommitMode, Period, PluginRef, SubmissionRecord};
 use serde::Serialize;
 
@@ -66,6 +66,9 @@ pub struct UploadRequest {
     pub read: ReadOptions,
     /// Check everything but write nothing.
     pub dry_run: bool,
+    /// When the department sent the file, if earlier than now: for entering reports
+    /// that arrived by e-mail before the platform existed (timeliness counts from it).
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 /// What became of an upload.
@@ -529,6 +532,12 @@ pub async fn upload(
     request: UploadRequest,
     progress: &dyn Progress,
 ) -> Result<UploadOutcome> {
+    if let Some(at) = request.received_at.filter(|at| *at > Utc::now()) {
+        return Err(Error::InvalidArgument(format!(
+            "the file cannot have been received at {} (Beijing time), which is in the future",
+            sannong_catalog::sql::to_beijing(at).format("%Y-%m-%d %H:%M:%S")
+        )));
+    }
     let (installed, duty, mode) = resolve(platform, &request).await?;
     let sha256 = crate::plugin::engine::sha256_hex(&request.bytes);
     let context = Context {
@@ -553,6 +562,9 @@ pub async fn upload(
     }
 
     let mut record = SubmissionRecord::new(&request.uploader, 0);
+    if let Some(at) = request.received_at {
+        record.received_at = at;
+    }
     record.duty = Some(duty.id.clone());
     record.department = Some(context.department.clone());
     record.file_name = Some(request.file_name.clone());

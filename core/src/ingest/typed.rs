@@ -26,8 +26,14 @@ pub struct ColumnMap {
 }
 
 /// Matches a file's header to the template; all header problems at once.
+///
+/// An empty header comes only from a JSON array without objects (`[]`): a report with
+/// no rows, whose columns there is nothing to check.
 pub fn map_header(header: &[String], duty: &DutySpec) -> Result<ColumnMap, Vec<Problem>> {
     let mut positions: Vec<Option<usize>> = vec![None; duty.columns.len()];
+    if header.is_empty() {
+        return Ok(ColumnMap { positions });
+    }
     let mut problems = Vec::new();
     for (index, raw) in header.iter().enumerate() {
         let name = raw.trim();

@@ -17,7 +17,7 @@ use sannong_catalog::sql::system::{BatchBuilder, system_table_error};
 use sannong_catalog::{Catalog, PluginAction, PluginEvent};
 
 use super::engine::{LoadedPlugin, PluginEngine};
-use super::manifest::{Cadence, DutyMode, DutySpec, PluginManifest};
+use super::manifest::{DutySpec, PluginManifest};
 use crate::error::{Error, Result};
 
 /// An installed plugin: its registry record and its manifest.
@@ -176,10 +176,7 @@ pub async fn remove(catalog: &Catalog, plugin_id: &str, by: &str) -> Result<Plug
 
 /// The system tables of this module.
 pub fn system_tables(catalog: Arc<Catalog>) -> Vec<Arc<dyn SystemTable>> {
-    vec![
-        Arc::new(PluginsTable(catalog.clone())),
-        Arc::new(DutiesTable(catalog)),
-    ]
+    vec![Arc::new(PluginsTable(catalog))]
 }
 
 /// `sys.plugins`: the installed plugins.
@@ -244,73 +241,3 @@ impl SystemTable for PluginsTable {
     }
 }
 
-/// `sys.duties`: every duty served by an installed plugin.
-#[derive(Debug)]
-struct DutiesTable(Arc<Catalog>);
-
-impl DutiesTable {
-    fn columns(d: &[(&InstalledPlugin, &DutySpec)]) -> BatchBuilder {
-        BatchBuilder::default()
-            .text("duty_id", d.iter().map(|(_, d)| Some(d.id.as_str())))
-            .text("name_zh", d.iter().map(|(_, d)| Some(d.name_zh.as_str())))
-            .text("name_en", d.iter().map(|(_, d)| Some(d.name_en.as_str())))
-            .text(
-                "department",
-                d.iter()
-                    .map(|(p, _)| Some(p.manifest.department.id.as_str())),
-            )
-            .text("table_name", d.iter().map(|(_, d)| Some(d.table.as_str())))
-            .text(
-                "mode",
-                d.iter().map(|(_, d)| {
-                    Some(match d.mode {
-                        DutyMode::Snapshot => "snapshot",
-                        DutyMode::Period => "period",
-                    })
-                }),
-            )
-            .text(
-                "cadence",
-                d.iter().map(|(_, d)| {
-                    Some(match d.cadence {
-                        Cadence::Monthly => "monthly",
-                        Cadence::OnChange => "on-change",
-                    })
-                }),
-            )
-            .text(
-                "plugin_id",
-                d.iter().map(|(p, _)| Some(p.event.plugin_id.as_str())),
-            )
-            .text(
-                "plugin_version",
-                d.iter().map(|(p, _)| Some(p.event.version.as_str())),
-            )
-            .int(
-                "columns",
-                d.iter().map(|(_, d)| Some(d.columns.len() as i64)),
-            )
-    }
-}
-
-#[async_trait]
-impl SystemTable for DutiesTable {
-    fn name(&self) -> &str {
-        "duties"
-    }
-
-    fn schema(&self) -> SchemaRef {
-        Self::columns(&[]).schema()
-    }
-
-    async fn rows(&self) -> datafusion::error::Result<RecordBatch> {
-        let plugins = installed(&self.0)
-            .await
-            .map_err(|e| system_table_error("duties", e))?;
-        let duties: Vec<_> = plugins
-            .iter()
-            .flat_map(|p| p.manifest.duties.iter().map(move |d| (p, d)))
-            .collect();
-        Self::columns(&duties).build()
-    }
-}

@@ -16,7 +16,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use sannong_catalog::Catalog;
+use sannong_catalog::{Catalog, TableAt};
 use sannong_catalog::sql::{DEFAULT_SCHEMA, SQL_CATALOG, SystemTable, register_catalog};
 
 use crate::error::{Error, Result};
@@ -91,6 +91,12 @@ impl QueryService {
 
     /// A fresh session over the current versions of all tables.
     pub async fn session(&self) -> Result<SessionContext> {
+        self.session_at(TableAt::Latest).await
+    }
+
+    /// A fresh session over the tables as they were at `at` (a table created later is
+    /// not found); the `sys` tables are current.
+    pub async fn session_at(&self, at: TableAt) -> Result<SessionContext> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
             .build_arc()
@@ -100,7 +106,7 @@ impl QueryService {
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        register_catalog(&ctx, self.catalog.clone(), self.system_tables.clone()).await?;
+        register_catalog(&ctx, self.catalog.clone(), self.system_tables.clone(), at).await?;
         Ok(ctx)
     }
 

@@ -57,6 +57,9 @@ pub struct Upload {
     pub bytes: Vec<u8>,
     /// Data rows in the file.
     pub rows: usize,
+    /// When the department sent it (Beijing time): monthly reports in the first days of
+    /// the next month, one in twelve late; snapshots a few days after their latest fact.
+    pub sent_at: NaiveDateTime,
 }
 
 /// The sample county.
@@ -168,18 +171,21 @@ impl County {
         style: Style,
         data: Table,
     ) {
+        let period_ym = period;
         let period = period.map(|(y, m)| format!("{y:04}-{m:02}"));
         let stem = match &period {
             Some(p) => format!("{duty}-{p}"),
             None => duty.to_owned(),
         };
         *self.expected.entry(table).or_default() += data.rows.len();
+        let sent_at = sent_at(&stem, period_ym, &data);
         self.uploads.push(Upload {
             duty,
             period,
             file_name: format!("{stem}.{}", style.extension()),
             bytes: write(&data, style),
             rows: data.rows.len(),
+            sent_at,
         });
     }
 
@@ -518,20 +524,22 @@ impl County {
     }
 
     fn job_fairs(&mut self) {
+        // Fairs are held every other month; in the months between, the HR bureau
+        // reports that there was none with an empty array.
         let mut number = 0;
-        for (y, m) in months()
-            .into_iter()
-            .filter(|&(y, m)| (y, m) >= (2020, 8) && m % 2 == 0)
-        {
-            number += 1;
-            let rows = vec![vec![
-                text(format!("ZP{number:03}")),
-                Value::Date(date(y, m, 10 + self.random.below(10) as u32)),
-                text(format!("{}电商产业园", self.random.pick(&TOWNS).0)),
-                Value::Int(30 + self.random.below(12) as i64),
-                Value::Int(8 + self.random.below(10) as i64),
-                Value::Int(10 + self.random.below(20) as i64),
-            ]];
+        for (y, m) in months().into_iter().filter(|&ym| ym >= (2020, 7)) {
+            let mut rows = Vec::new();
+            if m % 2 == 0 {
+                number += 1;
+                rows.push(vec![
+                    text(format!("ZP{number:03}")),
+                    Value::Date(date(y, m, 10 + self.random.below(10) as u32)),
+                    text(format!("{}电商产业园", self.random.pick(&TOWNS).0)),
+                    Value::Int(30 + self.random.below(12) as i64),
+                    Value::Int(8 + self.random.below(10) as i64),
+                    Value::Int(10 + self.random.below(20) as i64),
+                ]);
+            }
             let headers = [
                 "fair_id",
                 "held_on",
@@ -748,7 +756,8 @@ impl County {
     }
 
     fn prices(&mut self) {
-        for (y, m) in months() {
+        // February 2020 (the Spring Festival and the epidemic) was never reported.
+        for (y, m) in months().into_iter().filter(|&ym| ym != (2020, 2)) {
             let rows = vec![vec![
                 Value::Date(date(y, m, 1)),
                 text("上行快递1kg"),
@@ -766,6 +775,42 @@ impl County {
             );
         }
     }
+}
+
+/// When the department sent a file (see [`Upload::sent_at`]); a hash of the file's
+/// name decides, so the generator's random sequence is left as it is.
+fn sent_at(stem: &str, period: Option<(i32, u32)>, data: &Table) -> NaiveDateTime {
+    let hash = stem
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let hour = 9 + (hash >> 40) % 8;
+    let day = match period {
+        Some((y, m)) => {
+            let next = if m == 12 { date(y + 1, 1, 1) } else { date(y, m + 1, 1) };
+            let days_after_first = if hash % 12 == 0 {
+                10 + (hash >> 8) % 14
+            } else {
+                (hash >> 8) % 9
+            };
+            next + Duration::days(days_after_first as i64)
+        }
+        None => {
+            let latest = data
+                .rows
+                .iter()
+                .flatten()
+                .filter_map(|v| match v {
+                    Value::Date(d) => Some(*d),
+                    Value::DateTime(t) => Some(t.date()),
+                    _ => None,
+                })
+                .max();
+            latest.unwrap_or(date(2020, 7, 1)).max(date(2020, 7, 1)) + Duration::days(4)
+        }
+    };
+    day.and_hms_opt(hour as u32, 0, 0).unwrap_or_default()
 }
 
 trait HourOfDay {

@@ -1,7 +1,10 @@
 //! Command-line arguments and dispatch of the `sannong` command.
 //!
 //! Global options choose the data location and query limits; each subcommand calls the
-//! service layer ([`sannong::Platform`]) and prints its result.
+//! service layer ([`sannong::Platform`]) and prints its result. The programme office's
+//! commands are in [`programme`].
+
+mod programme;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,6 +48,11 @@ pub struct Cli {
         default_value_t = 2048
     )]
     pub query_memory: u64,
+
+    /// A directory of programme files (departments.toml, duties.toml, kpis.toml,
+    /// schedule.toml) to use instead of the data location's own or the built-in ones.
+    #[arg(long, global = true, env = "SANNONG_PROGRAMME")]
+    pub programme: Option<std::path::PathBuf>,
 
     /// Log more (repeat for more detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -95,6 +103,16 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         scale: u32,
     },
+    /// Every KPI (T1–T16) for a year against its target; --trend month by month;
+    /// --explain one KPI's SQL and the submissions it aggregated.
+    Kpi(programme::KpiArgs),
+    /// Reporting duties: each department's completeness and timeliness, or (--periods)
+    /// every duty's periods as on time, late, missing or not yet due.
+    Duties(programme::DutiesArgs),
+    /// Milestones M1–M13: due month, latest reported status, on time, late or overdue.
+    Milestones(programme::MilestonesArgs),
+    /// Write the performance self-evaluation (绩效自评) as XLSX or Markdown.
+    Report(programme::ReportArgs),
 }
 
 /// `sannong upload …`
@@ -130,6 +148,10 @@ pub struct UploadArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
+    /// When the department sent the file, if before now ("YYYY-MM-DD HH:MM:SS" or
+    /// "YYYY-MM-DD", Beijing): for entering reports that came by e-mail.
+    #[arg(long, value_parser = parse_received_at)]
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The file.
     pub file: std::path::PathBuf,
 }
@@ -206,6 +228,11 @@ pub fn init_logging(verbose: u8) {
         .try_init();
 }
 
+fn parse_received_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    sannong::programme::parse_moment(s)
+        .ok_or_else(|| format!("'{s}' is not a time YYYY-MM-DD HH:MM:SS (Beijing)"))
+}
+
 fn print(result: &QueryResult, format: OutputFormat) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -228,6 +255,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = PlatformConfig {
         query_limits: limits,
         plugin_cache_dir: sannong::plugin::engine::default_cache_dir(),
+        programme_dir: cli.programme.clone(),
         ..PlatformConfig::default()
     };
     let platform = Platform::open(&cli.data, config).await?;
@@ -237,6 +265,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sql { sql, format } => print(&platform.sql(&sql).await?, format)?,
         Command::Tables { format } => print(&platform.tables().await?, format)?,
         Command::History { table, format } => print(&platform.history(&table).await?, format)?,
+        Command::Kpi(args) => programme::kpi(&platform, args).await?,
+        Command::Duties(args) => programme::duties(&platform, args).await?,
+        Command::Milestones(args) => programme::milestones(&platform, args).await?,
+        Command::Report(args) => programme::report(&platform, args).await?,
         Command::Demo { seed, scale } => {
             let progress = ProgressBar::new();
             let summary =
@@ -393,6 +425,7 @@ async fn upload_command(platform: &Platform, args: UploadArgs) -> anyhow::Result
             ..Default::default()
         },
         dry_run: args.dry_run,
+        received_at: args.received_at,
     };
     let outcome = {
         let progress = ProgressBar::new();

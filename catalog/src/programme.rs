@@ -174,7 +174,12 @@ pub struct Programme {
 }
 
 /// The programme files, by name.
-pub const FILES: [&str; 4] = ["departments.toml", "duties.toml", "kpis.toml", "schedule.toml"];
+pub const FILES: [&str; 4] = [
+    "departments.toml",
+    "duties.toml",
+    "kpis.toml",
+    "schedule.toml",
+];
 
 const BUILT_IN: [&str; 4] = [
     include_str!("../programme/departments.toml"),
@@ -223,7 +228,10 @@ impl Programme {
         let mut texts = Vec::new();
         for file in FILES {
             let path = dir.join(file);
-            texts.push(std::fs::read_to_string(&path).map_err(|e| invalid(&path.display().to_string(), e.to_string()))?);
+            texts.push(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| invalid(&path.display().to_string(), e.to_string()))?,
+            );
         }
         let texts: [&str; 4] = [&texts[0], &texts[1], &texts[2], &texts[3]];
         Self::parse(&dir.display().to_string(), texts)
@@ -241,12 +249,26 @@ impl Programme {
             let path = root.clone().join("programme").join(file);
             match store.get(&path).await {
                 Ok(found) => {
-                    let bytes = found.bytes().await.map_err(|e| CatalogError::storage(format!("reading {path}"), e))?;
-                    texts.push(String::from_utf8(bytes.to_vec()).map_err(|_| invalid(file, "not UTF-8"))?);
+                    let bytes = found
+                        .bytes()
+                        .await
+                        .map_err(|e| CatalogError::storage(format!("reading {path}"), e))?;
+                    texts.push(
+                        String::from_utf8(bytes.to_vec())
+                            .map_err(|_| invalid(file, "not UTF-8"))?,
+                    );
                 }
-                Err(object_store::Error::NotFound { .. }) if texts.is_empty() => return Self::built_in(),
+                Err(object_store::Error::NotFound { .. }) if texts.is_empty() => {
+                    return Self::built_in();
+                }
                 Err(object_store::Error::NotFound { .. }) => {
-                    return Err(invalid(file, format!("missing from {} while the other programme files are there", catalog.location().display())));
+                    return Err(invalid(
+                        file,
+                        format!(
+                            "missing from {} while the other programme files are there",
+                            catalog.location().display()
+                        ),
+                    ));
                 }
                 Err(e) => return Err(CatalogError::storage(format!("reading {path}"), e)),
             }
@@ -264,42 +286,97 @@ impl Programme {
                 None => Ok(()),
             }
         };
-        unique(FILES[0], self.departments.iter().map(|d| d.id.as_str()).collect())?;
-        unique(FILES[1], self.duties.iter().map(|d| d.id.as_str()).collect())?;
+        unique(
+            FILES[0],
+            self.departments.iter().map(|d| d.id.as_str()).collect(),
+        )?;
+        unique(
+            FILES[1],
+            self.duties.iter().map(|d| d.id.as_str()).collect(),
+        )?;
         unique(FILES[2], self.kpis.iter().map(|k| k.id.as_str()).collect())?;
-        unique(FILES[3], self.milestones.iter().map(|m| m.id.as_str()).chain(self.phases.iter().map(|p| p.id.as_str())).collect())?;
+        unique(
+            FILES[3],
+            self.milestones
+                .iter()
+                .map(|m| m.id.as_str())
+                .chain(self.phases.iter().map(|p| p.id.as_str()))
+                .collect(),
+        )?;
         let departments: HashSet<&str> = self.departments.iter().map(|d| d.id.as_str()).collect();
         let known = |file: &str, owner: &str, department: &str| -> Result<()> {
             if departments.contains(department) {
                 Ok(())
             } else {
-                Err(invalid(file, format!("{owner} names unknown department '{department}'")))
+                Err(invalid(
+                    file,
+                    format!("{owner} names unknown department '{department}'"),
+                ))
             }
         };
         for duty in &self.duties {
             known(FILES[1], &format!("duty '{}'", duty.id), &duty.department)?;
-            duty.table.parse::<TableName>().map_err(|e| invalid(FILES[1], format!("duty '{}': {e}", duty.id)))?;
-            match (duty.cadence, duty.due_on, duty.first_period, duty.last_period) {
+            duty.table
+                .parse::<TableName>()
+                .map_err(|e| invalid(FILES[1], format!("duty '{}': {e}", duty.id)))?;
+            match (
+                duty.cadence,
+                duty.due_on,
+                duty.first_period,
+                duty.last_period,
+            ) {
                 (Cadence::Monthly, _, Some(first), Some(last)) if first <= last => {}
-                (Cadence::Monthly, ..) => return Err(invalid(FILES[1], format!("monthly duty '{}' needs first_period ≤ last_period", duty.id))),
+                (Cadence::Monthly, ..) => {
+                    return Err(invalid(
+                        FILES[1],
+                        format!(
+                            "monthly duty '{}' needs first_period ≤ last_period",
+                            duty.id
+                        ),
+                    ));
+                }
                 (Cadence::OnChange, Some(_), ..) => {}
-                (Cadence::OnChange, None, ..) => return Err(invalid(FILES[1], format!("on-change duty '{}' needs due_on", duty.id))),
+                (Cadence::OnChange, None, ..) => {
+                    return Err(invalid(
+                        FILES[1],
+                        format!("on-change duty '{}' needs due_on", duty.id),
+                    ));
+                }
             }
         }
         for kpi in &self.kpis {
             known(FILES[2], &format!("KPI '{}'", kpi.id), &kpi.department)?;
             if !["<", "<=", "=", ">=", ">"].contains(&kpi.op.as_str()) {
-                return Err(invalid(FILES[2], format!("KPI '{}' has operator '{}' (use <, <=, =, >=, >)", kpi.id, kpi.op)));
+                return Err(invalid(
+                    FILES[2],
+                    format!(
+                        "KPI '{}' has operator '{}' (use <, <=, =, >=, >)",
+                        kpi.id, kpi.op
+                    ),
+                ));
             }
             if !["ytd", "cumulative", "state"].contains(&kpi.trend.as_str()) {
-                return Err(invalid(FILES[2], format!("KPI '{}' has trend '{}' (use ytd, cumulative or state)", kpi.id, kpi.trend)));
+                return Err(invalid(
+                    FILES[2],
+                    format!(
+                        "KPI '{}' has trend '{}' (use ytd, cumulative or state)",
+                        kpi.id, kpi.trend
+                    ),
+                ));
             }
             for source in &kpi.sources {
-                source.table.parse::<TableName>().map_err(|e| invalid(FILES[2], format!("KPI '{}': {e}", kpi.id)))?;
+                source
+                    .table
+                    .parse::<TableName>()
+                    .map_err(|e| invalid(FILES[2], format!("KPI '{}': {e}", kpi.id)))?;
             }
         }
         for milestone in &self.milestones {
-            known(FILES[3], &format!("milestone '{}'", milestone.id), &milestone.department)?;
+            known(
+                FILES[3],
+                &format!("milestone '{}'", milestone.id),
+                &milestone.department,
+            )?;
         }
         Ok(())
     }
@@ -338,12 +415,27 @@ mod tests {
     fn bad_programmes_are_refused_naming_file_and_id() {
         let texts = BUILT_IN;
         let duties = texts[1].replacen("department = \"towns\"", "department = \"nobody\"", 1);
-        let err = Programme::parse("test", [texts[0], &duties, texts[2], texts[3]]).unwrap_err().to_string();
-        assert!(err.contains("duties.toml") && err.contains("duty 'villages' names unknown department 'nobody'"), "{err}");
-        let kpis = format!("{}\n{}", texts[2], &texts[2][texts[2].find("[[kpi]]").unwrap()..texts[2].find("[[kpi]]\nid = \"T2\"").unwrap()]);
-        let err = Programme::parse("test", [texts[0], texts[1], &kpis, texts[3]]).unwrap_err().to_string();
+        let err = Programme::parse("test", [texts[0], &duties, texts[2], texts[3]])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("duties.toml")
+                && err.contains("duty 'villages' names unknown department 'nobody'"),
+            "{err}"
+        );
+        let kpis = format!(
+            "{}\n{}",
+            texts[2],
+            &texts[2]
+                [texts[2].find("[[kpi]]").unwrap()..texts[2].find("[[kpi]]\nid = \"T2\"").unwrap()]
+        );
+        let err = Programme::parse("test", [texts[0], texts[1], &kpis, texts[3]])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'T1' is defined twice"), "{err}");
-        let err = Programme::parse("test", [texts[0], "[[duty]]\nid = 3", texts[2], texts[3]]).unwrap_err().to_string();
+        let err = Programme::parse("test", [texts[0], "[[duty]]\nid = 3", texts[2], texts[3]])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("duties.toml"), "{err}");
     }
 }

@@ -62,11 +62,13 @@ impl Platform {
             .with_system_tables(registry::system_tables(catalog.clone()))
             .with_system_tables(crate::ingest::log::system_tables(catalog.clone()));
         // The programme's own tables query the others (milestones read their table).
-        let query = base.clone().with_system_tables(crate::programme::tables::system_tables(
-            programme.clone(),
-            catalog.clone(),
-            base,
-        ));
+        let query = base
+            .clone()
+            .with_system_tables(crate::programme::tables::system_tables(
+                programme.clone(),
+                catalog.clone(),
+                base,
+            ));
         Platform {
             query,
             catalog,

@@ -136,10 +136,15 @@ fn expected_kpis(data: &Path) -> BTreeMap<&'static str, f64> {
 
     let reached: HashSet<&str> = parcels
         .iter()
-        .filter(|p| text(&p["direction"]) == "下行" && year_of(time(&p["delivered_at"])) == Some(2021))
+        .filter(|p| {
+            text(&p["direction"]) == "下行" && year_of(time(&p["delivered_at"])) == Some(2021)
+        })
         .map(|p| text(&p["village_code"]))
         .collect();
-    let covered = villages.iter().filter(|v| reached.contains(v.as_str())).count();
+    let covered = villages
+        .iter()
+        .filter(|v| reached.contains(v.as_str()))
+        .count();
     k.insert("T1", covered as f64 / villages.len() as f64);
 
     let active: Vec<&Value> = stations
@@ -161,7 +166,11 @@ fn expected_kpis(data: &Path) -> BTreeMap<&'static str, f64> {
             / villages.len() as f64,
     );
 
-    let of_year = |y: i32| parcels.iter().filter(move |p| year_of(handed_in(p)) == Some(y));
+    let of_year = |y: i32| {
+        parcels
+            .iter()
+            .filter(move |p| year_of(handed_in(p)) == Some(y))
+    };
     k.insert(
         "T3",
         growth(of_year(2021).count() as f64, of_year(2020).count() as f64),
@@ -277,7 +286,9 @@ fn kpis_of_the_sample_county_match_values_computed_from_the_raw_rows() {
     assert_eq!(kpis.len(), 16, "T1–T16");
     for (id, want) in &expected {
         let kpi = &kpis[*id];
-        let got = kpi["value"].as_f64().unwrap_or_else(|| panic!("{id} has no value: {kpi}"));
+        let got = kpi["value"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{id} has no value: {kpi}"));
         assert!(
             (got - want).abs() <= 1e-9 * want.abs().max(1.0),
             "{id}: the platform says {got}, the raw rows say {want}"
@@ -291,7 +302,11 @@ fn kpis_of_the_sample_county_match_values_computed_from_the_raw_rows() {
             "=" => (got - target).abs() < 1e-9,
             other => panic!("{id}: operator {other}"),
         };
-        assert_eq!(text(&kpi["status"]), if met { "met" } else { "not_met" }, "{id}: {kpi}");
+        assert_eq!(
+            text(&kpi["status"]),
+            if met { "met" } else { "not_met" },
+            "{id}: {kpi}"
+        );
         for field in ["name_zh", "name_en", "unit", "department"] {
             assert!(!text(&kpi[field]).is_empty(), "{id} lacks {field}: {kpi}");
         }
@@ -311,7 +326,10 @@ fn kpis_of_the_sample_county_match_values_computed_from_the_raw_rows() {
     }
     // The table output and CSV carry the same scorecard.
     let table = ok(sannong(&data, &["kpi"]));
-    assert!(table.contains("T16") && table.contains("行政村物流配送覆盖率"), "{table}");
+    assert!(
+        table.contains("T16") && table.contains("行政村物流配送覆盖率"),
+        "{table}"
+    );
     let csv = ok(sannong(&data, &["kpi", "--format", "csv"]));
     assert_eq!(csv.lines().count(), 17, "{csv}");
 }
@@ -330,7 +348,10 @@ fn the_monthly_trend_ends_at_the_years_value() {
             .unwrap();
         let (a, b) = (december["value"].as_f64(), kpi["value"].as_f64());
         assert_eq!(a.is_some(), b.is_some(), "{id}");
-        assert!((a.unwrap_or(0.0) - b.unwrap_or(0.0)).abs() < 1e-9, "{id}: {a:?} vs {b:?}");
+        assert!(
+            (a.unwrap_or(0.0) - b.unwrap_or(0.0)).abs() < 1e-9,
+            "{id}: {a:?} vs {b:?}"
+        );
     }
     // Year to date: parcels through March are fewer than through December.
     let t9: Vec<f64> = points
@@ -338,7 +359,10 @@ fn the_monthly_trend_ends_at_the_years_value() {
         .filter(|p| p["id"] == "T9")
         .map(|p| p["value"].as_f64().unwrap_or(0.0))
         .collect();
-    assert!(t9.windows(2).all(|w| w[0] <= w[1]), "a cumulative count never falls: {t9:?}");
+    assert!(
+        t9.windows(2).all(|w| w[0] <= w[1]),
+        "a cumulative count never falls: {t9:?}"
+    );
 }
 
 #[test]
@@ -346,16 +370,33 @@ fn explain_shows_the_sql_and_the_submissions_it_aggregated() {
     let data = county_data();
     let explained = json_of(&data, &["kpi", "--explain", "T4", "--format", "json"]);
     let sql = text(&explained["sql"]);
-    assert!(sql.contains("transaction_value") && sql.contains("2021-01-01"), "{sql}");
+    assert!(
+        sql.contains("transaction_value") && sql.contains("2021-01-01"),
+        "{sql}"
+    );
     let lineage = explained["lineage"].as_array().unwrap();
     assert_eq!(lineage[0]["table"], "stats.ecommerce_monthly");
     let submissions = lineage[0]["submissions"].as_array().unwrap();
-    assert_eq!(submissions.len(), 24, "24 monthly statistics reports: {submissions:?}");
-    let used: u64 = submissions.iter().map(|s| s["rows_used"].as_u64().unwrap()).sum();
+    assert_eq!(
+        submissions.len(),
+        24,
+        "24 monthly statistics reports: {submissions:?}"
+    );
+    let used: u64 = submissions
+        .iter()
+        .map(|s| s["rows_used"].as_u64().unwrap())
+        .sum();
     assert_eq!(used, rows_count(&data, "stats.ecommerce_monthly"));
-    assert!(submissions.iter().all(|s| text(&s["duty"]) == "ecommerce-stats"));
+    assert!(
+        submissions
+            .iter()
+            .all(|s| text(&s["duty"]) == "ecommerce-stats")
+    );
     let text_output = ok(sannong(&data, &["kpi", "--explain", "T1"]));
-    assert!(text_output.contains("SQL:") && text_output.contains("logistics.parcels"), "{text_output}");
+    assert!(
+        text_output.contains("SQL:") && text_output.contains("logistics.parcels"),
+        "{text_output}"
+    );
     let err = failure(sannong(&data, &["kpi", "--explain", "T99"]));
     assert!(err.contains("no KPI 'T99'") && err.contains("T16"), "{err}");
     // Every KPI's SQL is visible to analysts.
@@ -373,16 +414,29 @@ fn rows_count(data: &Path, table: &str) -> u64 {
 #[test]
 fn duties_milestones_and_the_programme_tables() {
     let data = county_data();
-    let departments = rows(&data, "SELECT department, name_zh, name_en FROM sys.departments");
+    let departments = rows(
+        &data,
+        "SELECT department, name_zh, name_en FROM sys.departments",
+    );
     assert_eq!(departments.len(), 24);
     let duties = rows(&data, "SELECT duty_id, plugin_id FROM sys.duties");
     assert_eq!(duties.len(), 13);
-    assert!(duties.iter().all(|d| !d["plugin_id"].is_null()), "{duties:?}");
+    assert!(
+        duties.iter().all(|d| !d["plugin_id"].is_null()),
+        "{duties:?}"
+    );
     // As of the end of 2021 in the sample county: most reports on time, some late, the
     // reference price of February 2020 never sent, December's reports not yet due.
     let periods = json_of(
         &data,
-        &["duties", "--as-of", "2021-12-31", "--periods", "--format", "json"],
+        &[
+            "duties",
+            "--as-of",
+            "2021-12-31",
+            "--periods",
+            "--format",
+            "json",
+        ],
     );
     let periods = periods.as_array().unwrap();
     let count = |status: &str| periods.iter().filter(|p| p["status"] == status).count();
@@ -394,11 +448,16 @@ fn duties_milestones_and_the_programme_tables() {
         .find(|p| p["duty_id"] == "reference-prices" && p["period"] == "2020-02")
         .unwrap();
     assert_eq!(feb["status"], "missing");
-    assert!(periods
-        .iter()
-        .filter(|p| p["period"] == "2021-12")
-        .all(|p| p["status"] == "not_yet_due"));
-    let rates = json_of(&data, &["duties", "--as-of", "2021-12-31", "--format", "json"]);
+    assert!(
+        periods
+            .iter()
+            .filter(|p| p["period"] == "2021-12")
+            .all(|p| p["status"] == "not_yet_due")
+    );
+    let rates = json_of(
+        &data,
+        &["duties", "--as-of", "2021-12-31", "--format", "json"],
+    );
     let prices = rates
         .as_array()
         .unwrap()
@@ -410,7 +469,10 @@ fn duties_milestones_and_the_programme_tables() {
     let due = prices["due"].as_f64().unwrap();
     assert_eq!(prices["completeness"].as_f64().unwrap(), (due - 1.0) / due);
     // The same figures in SQL, as of today.
-    let today = rows(&data, "SELECT count(*) AS n FROM sys.duty_status WHERE status = 'not_yet_due'");
+    let today = rows(
+        &data,
+        "SELECT count(*) AS n FROM sys.duty_status WHERE status = 'not_yet_due'",
+    );
     assert_eq!(today[0]["n"], 0, "everything of 2020–2021 is due by now");
 
     let milestones = json_of(&data, &["milestones", "--format", "json"]);
@@ -419,15 +481,23 @@ fn duties_milestones_and_the_programme_tables() {
     let statuses: HashSet<&str> = milestones.iter().map(|m| text(&m["status"])).collect();
     assert!(statuses.contains("done_on_time"), "{statuses:?}");
     assert!(
-        statuses.iter().all(|s| ["done_on_time", "done_late", "overdue"].contains(s)),
+        statuses
+            .iter()
+            .all(|s| ["done_on_time", "done_late", "overdue"].contains(s)),
         "by now every milestone is done or overdue: {statuses:?}"
     );
-    let early = json_of(&data, &["milestones", "--as-of", "2020-06-30", "--format", "json"]);
-    assert!(early
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|m| m["status"] == "not_reported"), "{early}");
+    let early = json_of(
+        &data,
+        &["milestones", "--as-of", "2020-06-30", "--format", "json"],
+    );
+    assert!(
+        early
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["status"] == "not_reported"),
+        "{early}"
+    );
 }
 
 /// On-change duties the sample county reported late count as late, not missing.
@@ -444,7 +514,10 @@ fn the_self_evaluation_reads_back_from_its_workbook() {
     let data = county_data();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("自评.xlsx");
-    let said = ok(sannong(&data, &["report", "--year", "2021", "--out", out.to_str().unwrap()]));
+    let said = ok(sannong(
+        &data,
+        &["report", "--year", "2021", "--out", out.to_str().unwrap()],
+    ));
     assert!(said.contains("targets met"), "{said}");
     let mut workbook: Xlsx<_> = open_workbook(&out).unwrap();
     assert_eq!(
@@ -453,14 +526,23 @@ fn the_self_evaluation_reads_back_from_its_workbook() {
     );
     let targets = workbook.worksheet_range("目标完成情况").unwrap();
     let kpis = scorecard(&data, &[]);
-    let header: Vec<String> = targets.rows().nth(3).unwrap().iter().map(|c| c.to_string()).collect();
+    let header: Vec<String> = targets
+        .rows()
+        .nth(3)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     assert_eq!(header[0], "指标");
     let body: Vec<_> = targets.rows().skip(4).collect();
     assert_eq!(body.len(), 16);
     for row in body {
         let id = row[0].to_string();
         let value = row[5].as_f64().unwrap();
-        assert!((value - kpis[&id]["value"].as_f64().unwrap()).abs() < 1e-9, "{id}");
+        assert!(
+            (value - kpis[&id]["value"].as_f64().unwrap()).abs() < 1e-9,
+            "{id}"
+        );
         let status = row[7].to_string();
         let expected = match text(&kpis[&id]["status"]) {
             "met" => "达成",
@@ -471,17 +553,26 @@ fn the_self_evaluation_reads_back_from_its_workbook() {
     }
     let funds = workbook.worksheet_range("资金使用").unwrap();
     let budget: f64 = funds.rows().skip(4).map(|r| r[2].as_f64().unwrap()).sum();
-    let stored = rows(&data, "SELECT CAST(sum(amount_yuan) AS DOUBLE) AS s FROM finance.budget")[0]["s"]
+    let stored = rows(
+        &data,
+        "SELECT CAST(sum(amount_yuan) AS DOUBLE) AS s FROM finance.budget",
+    )[0]["s"]
         .as_f64()
         .unwrap();
     assert!((budget - stored).abs() < 0.01, "{budget} vs {stored}");
     let reporting = workbook.worksheet_range("上报情况").unwrap();
-    assert!(reporting.rows().skip(4).any(|r| r[0].to_string() == "post"));
+    assert!(reporting.rows().skip(4).any(|r| r[0] == "post"));
     let md = dir.path().join("report.md");
     ok(sannong(&data, &["report", "--out", md.to_str().unwrap()]));
     let markdown = std::fs::read_to_string(&md).unwrap();
-    assert!(markdown.starts_with("# 电子商务进农村综合示范县绩效自评（2021年）"), "{markdown}");
-    assert!(markdown.contains("## 里程碑") && markdown.contains("| T4 |"), "{markdown}");
+    assert!(
+        markdown.starts_with("# 电子商务进农村综合示范县绩效自评（2021年）"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("## 里程碑") && markdown.contains("| T4 |"),
+        "{markdown}"
+    );
     let err = failure(sannong(&data, &["report", "--out", "report.pdf"]));
     assert!(err.contains(".xlsx or .md"), "{err}");
 }
@@ -517,8 +608,18 @@ fn kpi_definitions_hold_at_their_edges() {
     let kpis = scorecard(&data, &[]);
     assert_eq!(kpis["T11"]["value"].as_f64(), Some(0.5), "{}", kpis["T11"]);
     assert_eq!(kpis["T11"]["denominator"].as_f64(), Some(2.0));
-    assert_eq!(text(&kpis["T1"]["status"]), "no_data", "delivered next year: {}", kpis["T1"]);
-    assert_eq!(text(&kpis["T3"]["status"]), "no_data", "no 2020 baseline: {}", kpis["T3"]);
+    assert_eq!(
+        text(&kpis["T1"]["status"]),
+        "no_data",
+        "delivered next year: {}",
+        kpis["T1"]
+    );
+    assert_eq!(
+        text(&kpis["T3"]["status"]),
+        "no_data",
+        "no 2020 baseline: {}",
+        kpis["T3"]
+    );
     // Quick tests: exactly 24 h is within 24 h; one second more is not.
     let tests = "样品编号,产品,检测项目,收样时间,出结果时间,是否合格\n\
                  Q1,荔枝,农药残留,2021-06-01 08:00:00,2021-06-02 08:00:00,是\n\
@@ -526,7 +627,12 @@ fn kpi_definitions_hold_at_their_edges() {
                  Q3,荔枝,糖度,2021-06-01 08:00:00,2021-06-01 09:00:00,是\n";
     county.accept("quick-tests", Some("2021-06"), "t.csv", tests.as_bytes());
     let kpis = scorecard(&data, &[]);
-    assert_eq!(kpis["T14"]["numerator"].as_f64(), Some(2.0), "{}", kpis["T14"]);
+    assert_eq!(
+        kpis["T14"]["numerator"].as_f64(),
+        Some(2.0),
+        "{}",
+        kpis["T14"]
+    );
     assert_eq!(kpis["T14"]["denominator"].as_f64(), Some(3.0));
     assert_eq!(text(&kpis["T14"]["status"]), "not_met");
 }
@@ -542,18 +648,35 @@ fn an_earlier_scorecard_is_reproduced_after_a_correction() {
              Q2,荔枝,糖度,2021-06-01 08:00:00,2021-06-01 09:00:00,是\n"
         )
     };
-    county.accept("quick-tests", Some("2021-06"), "t1.csv", tests("2021-06-03 08:00:00").as_bytes());
+    county.accept(
+        "quick-tests",
+        Some("2021-06"),
+        "t1.csv",
+        tests("2021-06-03 08:00:00").as_bytes(),
+    );
     let before = scorecard(&data, &[]);
     assert_eq!(before["T14"]["value"].as_f64(), Some(0.5));
     // The moment the first scorecard was read, then the correction.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let then = beijing_now();
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    county.accept("quick-tests", Some("2021-06"), "t2.csv", tests("2021-06-01 20:00:00").as_bytes());
+    county.accept(
+        "quick-tests",
+        Some("2021-06"),
+        "t2.csv",
+        tests("2021-06-01 20:00:00").as_bytes(),
+    );
     let after = scorecard(&data, &[]);
-    assert_eq!(after["T14"]["value"].as_f64(), Some(1.0), "the correction counts now");
+    assert_eq!(
+        after["T14"]["value"].as_f64(),
+        Some(1.0),
+        "the correction counts now"
+    );
     let reproduced = scorecard(&data, &["--as-of", &then]);
-    assert_eq!(reproduced, before, "the scorecard as of {then} is the one read then");
+    assert_eq!(
+        reproduced, before,
+        "the scorecard as of {then} is the one read then"
+    );
     // Before the table existed, the KPI has no data (not an error).
     let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
     let old = scorecard(&data, &["--as-of", &yesterday]);
@@ -568,4 +691,71 @@ fn beijing_now() -> String {
     (chrono::Utc::now() + chrono::Duration::hours(8))
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
+}
+
+#[test]
+fn a_broken_programme_is_refused_at_start_naming_file_and_id() {
+    let data = county_data();
+    let dir = tempfile::tempdir().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalog/programme");
+    let copy = |edit: &dyn Fn(&str, String) -> String| {
+        for file in [
+            "departments.toml",
+            "duties.toml",
+            "kpis.toml",
+            "schedule.toml",
+        ] {
+            let text = std::fs::read_to_string(source.join(file)).unwrap();
+            std::fs::write(dir.path().join(file), edit(file, text)).unwrap();
+        }
+        dir.path().to_str().unwrap().to_owned()
+    };
+    // Unchanged, the files give the built-in scorecard.
+    let same = copy(&|_, text| text);
+    let kpis = scorecard(&data, &["--programme", &same]);
+    let built_in = scorecard(&data, &[]);
+    for (id, kpi) in &kpis {
+        assert_eq!(kpi["status"], built_in[id]["status"], "{id}");
+        let (a, b) = (number(&kpi["value"]), number(&built_in[id]["value"]));
+        assert!((a - b).abs() < 1e-9, "{id}: {a} vs {b}");
+    }
+    // A KPI whose SQL names a column that does not exist.
+    let typo = copy(&|file, text| {
+        if file == "kpis.toml" {
+            text.replacen("sum(transaction_value)", "sum(transaction_valu)", 1)
+        } else {
+            text
+        }
+    });
+    let err = failure(sannong(&data, &["--programme", &typo, "kpi"]));
+    assert!(
+        err.contains("kpis.toml") && err.contains("KPI 'T4' does not plan"),
+        "{err}"
+    );
+    // A duty owed by a department that is not in departments.toml.
+    let unknown = copy(&|file, text| {
+        if file == "duties.toml" {
+            text.replacen("department = \"post\"", "department = \"courier\"", 1)
+        } else {
+            text
+        }
+    });
+    let err = failure(sannong(&data, &["--programme", &unknown, "tables"]));
+    assert!(
+        err.contains("duties.toml") && err.contains("unknown department 'courier'"),
+        "{err}"
+    );
+    // Two milestones with one id.
+    let twice = copy(&|file, text| {
+        if file == "schedule.toml" {
+            text.replacen("id = \"M2\"", "id = \"M1\"", 1)
+        } else {
+            text
+        }
+    });
+    let err = failure(sannong(&data, &["--programme", &twice, "milestones"]));
+    assert!(
+        err.contains("schedule.toml") && err.contains("'M1' is defined twice"),
+        "{err}"
+    );
 }

@@ -53,9 +53,14 @@ pub async fn sql(catalog: &Arc<Catalog>, query: &str) -> Vec<RecordBatch> {
         .with_default_catalog_and_schema(SQL_CATALOG, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(false);
     let ctx = SessionContext::new_with_config(config);
-    register_catalog(&ctx, catalog.clone(), vec![], sannong_catalog::TableAt::Latest)
-        .await
-        .unwrap();
+    register_catalog(
+        &ctx,
+        catalog.clone(),
+        vec![],
+        sannong_catalog::TableAt::Latest,
+    )
+    .await
+    .unwrap();
     ctx.sql(query).await.unwrap().collect().await.unwrap()
 }
 

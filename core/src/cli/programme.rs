@@ -117,9 +117,14 @@ async fn explain(platform: &Platform, id: &str, args: &KpiArgs) -> anyhow::Resul
         return Ok(());
     }
     let v = &explanation.value;
-    let value = v.value.map_or_else(|| "no data".to_owned(), |x| format!("{x:.4}"));
+    let value = v
+        .value
+        .map_or_else(|| "no data".to_owned(), |x| format!("{x:.4}"));
     println!("{} {} / {}", v.id, v.name_zh, v.name_en);
-    println!("value {value} ({}), target {} {}, year {}", v.status, v.op, v.target, v.year);
+    println!(
+        "value {value} ({}), target {} {}, year {}",
+        v.status, v.op, v.target, v.year
+    );
     if let Some(note) = &v.note {
         println!("note: {note}");
     }
@@ -140,31 +145,55 @@ pub async fn duties(platform: &Platform, args: DutiesArgs) -> anyhow::Result<()>
         println!("as of {as_of} (Beijing); monthly reports are due on the 10th of the next month");
     }
     if args.periods {
-        return print(&tables::result(tables::duty_period_rows(&periods))?, args.format);
+        return print(
+            &tables::result(tables::duty_period_rows(&periods))?,
+            args.format,
+        );
     }
     let compliance = sannong::programme::duties::compliance(platform.programme(), &periods);
-    print(&tables::result(tables::compliance_rows(&compliance))?, args.format)
+    print(
+        &tables::result(tables::compliance_rows(&compliance))?,
+        args.format,
+    )
 }
 
 /// `sannong milestones`.
 pub async fn milestones(platform: &Platform, args: MilestonesArgs) -> anyhow::Result<()> {
-    let milestones = platform.milestones(args.as_of.unwrap_or_else(today)).await?;
-    print(&tables::result(tables::milestone_rows(&milestones))?, args.format)
+    let milestones = platform
+        .milestones(args.as_of.unwrap_or_else(today))
+        .await?;
+    print(
+        &tables::result(tables::milestone_rows(&milestones))?,
+        args.format,
+    )
 }
 
 /// `sannong report`.
 pub async fn report(platform: &Platform, args: ReportArgs) -> anyhow::Result<()> {
-    let extension = args.out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let extension = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     let render = match extension.as_deref() {
         Some("xlsx") => |r: &sannong::programme::report::SelfEvaluation| r.to_xlsx(),
-        Some("md") => |r: &sannong::programme::report::SelfEvaluation| Ok(r.to_markdown().into_bytes()),
-        _ => anyhow::bail!("{}: the report is written as .xlsx or .md; name the file so", args.out.display()),
+        Some("md") => {
+            |r: &sannong::programme::report::SelfEvaluation| Ok(r.to_markdown().into_bytes())
+        }
+        _ => anyhow::bail!(
+            "{}: the report is written as .xlsx or .md; name the file so",
+            args.out.display()
+        ),
     };
     let report = platform.self_evaluation(args.year, args.as_of).await?;
     let bytes = render(&report)?;
-    std::fs::write(&args.out, bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
+    std::fs::write(&args.out, bytes)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     let met = report.sections.first().map_or(0, |s| {
-        s.rows.iter().filter(|r| r.get(7) == Some(&sannong::programme::report::Cell::Text("达成".into()))).count()
+        s.rows
+            .iter()
+            .filter(|r| r.get(7) == Some(&sannong::programme::report::Cell::Text("达成".into())))
+            .count()
     });
     println!(
         "wrote the {} self-evaluation (绩效自评) to {}: {} sections, {met} of {} targets met",

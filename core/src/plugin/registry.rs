@@ -240,4 +240,3 @@ impl SystemTable for PluginsTable {
         Self::columns(&plugins).build()
     }
 }
-

@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sannong_catalog::programme::{Cadence, DutyDefinition, Programme};
-use sannong_catalog::sql::to_beijing;
-use sannong_catalog::sql::system::SubmissionRow;
 use sannong_catalog::Period;
+use sannong_catalog::programme::{Cadence, DutyDefinition, Programme};
+use sannong_catalog::sql::system::SubmissionRow;
+use sannong_catalog::sql::to_beijing;
 use serde::Serialize;
 
 /// Day of the following month a monthly report is due.
@@ -120,17 +120,25 @@ fn periods(duty: &DutyDefinition) -> Vec<Option<Period>> {
 }
 
 /// Every duty's periods as of `as_of` (a Beijing date), from the submissions.
-pub fn duty_status(programme: &Programme, submissions: &[SubmissionRow], as_of: NaiveDate) -> Vec<DutyPeriod> {
+pub fn duty_status(
+    programme: &Programme,
+    submissions: &[SubmissionRow],
+    as_of: NaiveDate,
+) -> Vec<DutyPeriod> {
     // First accepted submission of each (duty, period) received by the end of `as_of`.
     let mut first: HashMap<(&str, Option<&str>), &SubmissionRow> = HashMap::new();
     for s in submissions.iter().filter(|s| s.status == "accepted") {
         let received = to_beijing(s.record.received_at).date();
-        let Some(duty) = s.record.duty.as_deref() else { continue };
+        let Some(duty) = s.record.duty.as_deref() else {
+            continue;
+        };
         if received > as_of {
             continue;
         }
         let key = (duty, s.period.as_deref());
-        let earlier = first.get(&key).is_some_and(|f| f.record.received_at <= s.record.received_at);
+        let earlier = first
+            .get(&key)
+            .is_some_and(|f| f.record.received_at <= s.record.received_at);
         if !earlier {
             first.insert(key, s);
         }
@@ -143,7 +151,11 @@ pub fn duty_status(programme: &Programme, submissions: &[SubmissionRow], as_of: 
             let found = match duty.cadence {
                 Cadence::Monthly => first.get(&(duty.id.as_str(), text.as_deref())),
                 // An on-change duty is fulfilled by its first upload, whatever it replaced.
-                Cadence::OnChange => first.iter().filter(|((d, _), _)| *d == duty.id).map(|(_, s)| s).min_by_key(|s| s.record.received_at),
+                Cadence::OnChange => first
+                    .iter()
+                    .filter(|((d, _), _)| *d == duty.id)
+                    .map(|(_, s)| s)
+                    .min_by_key(|s| s.record.received_at),
             };
             let status = match found {
                 Some(s) if to_beijing(s.record.received_at).date() <= due_on => Timeliness::OnTime,
@@ -169,12 +181,25 @@ pub fn duty_status(programme: &Programme, submissions: &[SubmissionRow], as_of: 
 pub fn compliance(programme: &Programme, periods: &[DutyPeriod]) -> Vec<DepartmentCompliance> {
     let mut out = Vec::new();
     for department in &programme.departments {
-        let mine: Vec<&DutyPeriod> = periods.iter().filter(|p| p.department == department.id && p.status != Timeliness::NotYetDue).collect();
-        if mine.is_empty() && !programme.duties.iter().any(|d| d.department == department.id) {
+        let mine: Vec<&DutyPeriod> = periods
+            .iter()
+            .filter(|p| p.department == department.id && p.status != Timeliness::NotYetDue)
+            .collect();
+        if mine.is_empty()
+            && !programme
+                .duties
+                .iter()
+                .any(|d| d.department == department.id)
+        {
             continue;
         }
         let count = |s: Timeliness| mine.iter().filter(|p| p.status == s).count() as u64;
-        let (due, on_time, late, missing) = (mine.len() as u64, count(Timeliness::OnTime), count(Timeliness::Late), count(Timeliness::Missing));
+        let (due, on_time, late, missing) = (
+            mine.len() as u64,
+            count(Timeliness::OnTime),
+            count(Timeliness::Late),
+            count(Timeliness::Missing),
+        );
         let rate = |n: u64| (due > 0).then(|| n as f64 / due as f64);
         out.push(DepartmentCompliance {
             department: department.id.clone(),
@@ -198,8 +223,19 @@ mod tests {
     fn submission(duty: &str, period: &str, received: &str, status: &'static str) -> SubmissionRow {
         let mut record = SubmissionRecord::new("t", 1);
         record.duty = Some(duty.into());
-        record.received_at = sannong_catalog::sql::from_beijing(chrono::NaiveDateTime::parse_from_str(received, "%Y-%m-%d %H:%M:%S").unwrap());
-        SubmissionRow { record, status, period: Some(period.into()), table: None, version: None, errors: 0, warnings: 0, finished_at: None }
+        record.received_at = sannong_catalog::sql::from_beijing(
+            chrono::NaiveDateTime::parse_from_str(received, "%Y-%m-%d %H:%M:%S").unwrap(),
+        );
+        SubmissionRow {
+            record,
+            status,
+            period: Some(period.into()),
+            table: None,
+            version: None,
+            errors: 0,
+            warnings: 0,
+            finished_at: None,
+        }
     }
 
     #[test]
@@ -213,14 +249,35 @@ mod tests {
         ];
         let as_of = NaiveDate::from_ymd_opt(2021, 5, 15).unwrap();
         let status = duty_status(&programme, &submissions, as_of);
-        let of = |p: &str| status.iter().find(|s| s.duty == "parcels" && s.period.as_deref() == Some(p)).unwrap().status;
-        assert_eq!(of("2021-01"), Timeliness::OnTime, "the 10th itself is on time");
+        let of = |p: &str| {
+            status
+                .iter()
+                .find(|s| s.duty == "parcels" && s.period.as_deref() == Some(p))
+                .unwrap()
+                .status
+        };
+        assert_eq!(
+            of("2021-01"),
+            Timeliness::OnTime,
+            "the 10th itself is on time"
+        );
         assert_eq!(of("2021-02"), Timeliness::Late);
-        assert_eq!(of("2021-03"), Timeliness::Missing, "a refusal is not a submission");
-        assert_eq!(of("2021-04"), Timeliness::Missing, "received only after the as-of date");
+        assert_eq!(
+            of("2021-03"),
+            Timeliness::Missing,
+            "a refusal is not a submission"
+        );
+        assert_eq!(
+            of("2021-04"),
+            Timeliness::Missing,
+            "received only after the as-of date"
+        );
         assert_eq!(of("2021-05"), Timeliness::NotYetDue);
         assert_eq!(of("2020-12"), Timeliness::Missing);
-        let post = compliance(&programme, &status).into_iter().find(|c| c.department == "post").unwrap();
+        let post = compliance(&programme, &status)
+            .into_iter()
+            .find(|c| c.department == "post")
+            .unwrap();
         assert_eq!((post.on_time, post.late), (1, 1));
         assert_eq!(post.due, 16, "2020-01 … 2021-04 are due by 2021-05-15");
     }

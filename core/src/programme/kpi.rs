@@ -40,7 +40,11 @@ impl Window {
     }
 
     fn day(year: i32, month: u32) -> NaiveDate {
-        let (year, month) = if month > 12 { (year + 1, month - 12) } else { (year, month) };
+        let (year, month) = if month > 12 {
+            (year + 1, month - 12)
+        } else {
+            (year, month)
+        };
         NaiveDate::from_ymd_opt(year, month, 1).unwrap_or_default()
     }
 
@@ -48,7 +52,10 @@ impl Window {
     pub fn parameters(&self) -> HashMap<&'static str, String> {
         let (y, b, m) = (self.year, self.year - 1, self.through);
         let y_end = Self::day(y, m + 1);
-        let impl_end = IMPLEMENTATION.1.to_owned().min(y_end.format("%Y-%m-%d").to_string());
+        let impl_end = IMPLEMENTATION
+            .1
+            .to_owned()
+            .min(y_end.format("%Y-%m-%d").to_string());
         HashMap::from([
             ("y_start", format!("{y:04}-01-01")),
             ("y_end", y_end.format("%Y-%m-%d").to_string()),
@@ -67,7 +74,9 @@ impl Window {
     pub fn fill(&self, sql: &str) -> String {
         self.parameters()
             .iter()
-            .fold(sql.to_owned(), |sql, (name, value)| sql.replace(&format!("{{{name}}}"), value))
+            .fold(sql.to_owned(), |sql, (name, value)| {
+                sql.replace(&format!("{{{name}}}"), value)
+            })
     }
 }
 
@@ -121,12 +130,14 @@ fn column(batch: &RecordBatch, name: &str) -> Option<f64> {
     let array = batch.column_by_name(name)?;
     let floats = arrow::compute::cast(array, &DataType::Float64).ok()?;
     let floats = floats.as_primitive::<Float64Type>();
-    (floats.len() > 0 && floats.is_valid(0)).then(|| floats.value(0))
+    (!floats.is_empty() && floats.is_valid(0)).then(|| floats.value(0))
 }
 
 /// The session KPIs run in: the latest versions, or those current at `as_of`.
 async fn session(query: &QueryService, as_of: Option<DateTime<Utc>>) -> Result<SessionContext> {
-    query.session_at(as_of.map_or(TableAt::Latest, TableAt::Time)).await
+    query
+        .session_at(as_of.map_or(TableAt::Latest, TableAt::Time))
+        .await
 }
 
 async fn evaluate_one(ctx: &SessionContext, kpi: &KpiDefinition, window: Window) -> KpiValue {
@@ -166,7 +177,12 @@ async fn evaluate_one(ctx: &SessionContext, kpi: &KpiDefinition, window: Window)
 }
 
 /// Every KPI for `year` (baseline `year − 1`), as the tables stand now or at `as_of`.
-pub async fn scorecard(query: &QueryService, programme: &Programme, year: i32, as_of: Option<DateTime<Utc>>) -> Result<Vec<KpiValue>> {
+pub async fn scorecard(
+    query: &QueryService,
+    programme: &Programme,
+    year: i32,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Vec<KpiValue>> {
     let ctx = session(query, as_of).await?;
     let mut values = Vec::new();
     for kpi in &programme.kpis {
@@ -198,16 +214,37 @@ pub struct KpiTrend {
 }
 
 /// Every KPI month by month through `year`.
-pub async fn trend(query: &QueryService, programme: &Programme, year: i32, as_of: Option<DateTime<Utc>>) -> Result<Vec<KpiTrend>> {
+pub async fn trend(
+    query: &QueryService,
+    programme: &Programme,
+    year: i32,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Vec<KpiTrend>> {
     let ctx = session(query, as_of).await?;
     let mut trends = Vec::new();
     for kpi in &programme.kpis {
         let mut points = Vec::new();
         for month in 1..=12 {
-            let value = evaluate_one(&ctx, kpi, Window { year, through: month }).await;
-            points.push(TrendPoint { month: format!("{year:04}-{month:02}"), value: value.value, status: value.status });
+            let value = evaluate_one(
+                &ctx,
+                kpi,
+                Window {
+                    year,
+                    through: month,
+                },
+            )
+            .await;
+            points.push(TrendPoint {
+                month: format!("{year:04}-{month:02}"),
+                value: value.value,
+                status: value.status,
+            });
         }
-        trends.push(KpiTrend { id: kpi.id.clone(), trend: kpi.trend.clone(), points });
+        trends.push(KpiTrend {
+            id: kpi.id.clone(),
+            trend: kpi.trend.clone(),
+            points,
+        });
     }
     Ok(trends)
 }
@@ -224,10 +261,24 @@ pub struct Explanation {
 }
 
 /// A KPI's SQL, value and lineage.
-pub async fn explain(query: &QueryService, programme: &Programme, id: &str, year: i32, as_of: Option<DateTime<Utc>>) -> Result<Explanation> {
-    let kpi = programme
-        .kpi(id)
-        .ok_or_else(|| Error::InvalidArgument(format!("no KPI '{id}'; the KPIs are {}", programme.kpis.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", "))))?;
+pub async fn explain(
+    query: &QueryService,
+    programme: &Programme,
+    id: &str,
+    year: i32,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Explanation> {
+    let kpi = programme.kpi(id).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "no KPI '{id}'; the KPIs are {}",
+            programme
+                .kpis
+                .iter()
+                .map(|k| k.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
     let ctx = session(query, as_of).await?;
     let window = Window::year(year);
     let value = evaluate_one(&ctx, kpi, window).await;
@@ -243,29 +294,48 @@ pub async fn explain(query: &QueryService, programme: &Programme, id: &str, year
         let result = match ctx.sql(&sql).await {
             Ok(frame) => {
                 let schema = Arc::new(frame.schema().as_arrow().clone());
-                let batches = frame.collect().await.map_err(|e| Error::Execution(e.to_string()))?;
+                let batches = frame
+                    .collect()
+                    .await
+                    .map_err(|e| Error::Execution(e.to_string()))?;
                 QueryResult { schema, batches }
             }
-            Err(e) => return Err(Error::Execution(format!("tracing the rows of {} in {}: {e}", kpi.id, source.table))),
+            Err(e) => {
+                return Err(Error::Execution(format!(
+                    "tracing the rows of {} in {}: {e}",
+                    kpi.id, source.table
+                )));
+            }
         };
         lineage.push((source.table.clone(), result));
     }
-    Ok(Explanation { value, sql: window.fill(&kpi.sql), lineage })
+    Ok(Explanation {
+        value,
+        sql: window.fill(&kpi.sql),
+        lineage,
+    })
 }
 
 /// Checks that every KPI's SQL plans against the tables' declared schemas (an empty
 /// table stands in for each one not yet loaded); the error names the KPI.
-pub async fn check_plans(programme: &Programme, tables: &[(String, arrow::datatypes::SchemaRef)]) -> Result<()> {
+pub async fn check_plans(
+    programme: &Programme,
+    tables: &[(String, arrow::datatypes::SchemaRef)],
+) -> Result<()> {
     let ctx = SessionContext::new();
     for (name, schema) in tables {
         let (schema_name, table) = name.split_once('.').unwrap_or(("public", name));
-        let empty = datafusion::datasource::MemTable::try_new(schema.clone(), vec![vec![]]).map_err(|e| Error::Internal(e.to_string()))?;
+        let empty = datafusion::datasource::MemTable::try_new(schema.clone(), vec![vec![]])
+            .map_err(|e| Error::Internal(e.to_string()))?;
         ctx.register_catalog_list_entry(schema_name, table, Arc::new(empty))?;
     }
     let known: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
     for kpi in &programme.kpis {
         let sql = Window::year(2021).fill(&kpi.sql);
-        let uses_unknown = kpi.sources.iter().any(|s| !known.contains(&s.table.as_str()));
+        let uses_unknown = kpi
+            .sources
+            .iter()
+            .any(|s| !known.contains(&s.table.as_str()));
         if uses_unknown {
             continue;
         }
@@ -281,19 +351,38 @@ pub async fn check_plans(programme: &Programme, tables: &[(String, arrow::dataty
 }
 
 trait RegisterEntry {
-    fn register_catalog_list_entry(&self, schema: &str, table: &str, provider: Arc<dyn datafusion::catalog::TableProvider>) -> Result<()>;
+    fn register_catalog_list_entry(
+        &self,
+        schema: &str,
+        table: &str,
+        provider: Arc<dyn datafusion::catalog::TableProvider>,
+    ) -> Result<()>;
 }
 
 impl RegisterEntry for SessionContext {
-    fn register_catalog_list_entry(&self, schema: &str, table: &str, provider: Arc<dyn datafusion::catalog::TableProvider>) -> Result<()> {
-        let catalog = self.catalog("datafusion").ok_or_else(|| Error::Internal("no default catalog".into()))?;
+    fn register_catalog_list_entry(
+        &self,
+        schema: &str,
+        table: &str,
+        provider: Arc<dyn datafusion::catalog::TableProvider>,
+    ) -> Result<()> {
+        let catalog = self
+            .catalog("datafusion")
+            .ok_or_else(|| Error::Internal("no default catalog".into()))?;
         if catalog.schema(schema).is_none() {
             catalog
-                .register_schema(schema, Arc::new(datafusion::catalog::MemorySchemaProvider::new()))
+                .register_schema(
+                    schema,
+                    Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
+                )
                 .map_err(|e| Error::Internal(e.to_string()))?;
         }
-        let schema = catalog.schema(schema).ok_or_else(|| Error::Internal("schema".into()))?;
-        schema.register_table(table.to_owned(), provider).map_err(|e| Error::Internal(e.to_string()))?;
+        let schema = catalog
+            .schema(schema)
+            .ok_or_else(|| Error::Internal("schema".into()))?;
+        schema
+            .register_table(table.to_owned(), provider)
+            .map_err(|e| Error::Internal(e.to_string()))?;
         Ok(())
     }
 }
@@ -310,13 +399,33 @@ mod tests {
     #[test]
     fn windows_fill_their_parameters() {
         let full = Window::year(2021).parameters();
-        assert_eq!((full["y_start"].as_str(), full["y_end"].as_str()), ("2021-01-01", "2022-01-01"));
-        assert_eq!((full["b_start"].as_str(), full["b_end"].as_str()), ("2020-01-01", "2021-01-01"));
+        assert_eq!(
+            (full["y_start"].as_str(), full["y_end"].as_str()),
+            ("2021-01-01", "2022-01-01")
+        );
+        assert_eq!(
+            (full["b_start"].as_str(), full["b_end"].as_str()),
+            ("2020-01-01", "2021-01-01")
+        );
         assert_eq!(full["impl_end"], "2022-01-01");
-        let march = Window { year: 2021, through: 3 }.parameters();
-        assert_eq!((march["y_end"].as_str(), march["b_end"].as_str(), march["y_last_period"].as_str()), ("2021-04-01", "2020-04-01", "2021-03"));
+        let march = Window {
+            year: 2021,
+            through: 3,
+        }
+        .parameters();
+        assert_eq!(
+            (
+                march["y_end"].as_str(),
+                march["b_end"].as_str(),
+                march["y_last_period"].as_str()
+            ),
+            ("2021-04-01", "2020-04-01", "2021-03")
+        );
         assert_eq!(Window::year(2020).parameters()["impl_end"], "2021-01-01");
-        assert_eq!(Window::year(2021).fill("x >= '{y_start}' AND p <= '{b_last_period}'"), "x >= '2021-01-01' AND p <= '2020-12'");
+        assert_eq!(
+            Window::year(2021).fill("x >= '{y_start}' AND p <= '{b_last_period}'"),
+            "x >= '2021-01-01' AND p <= '2020-12'"
+        );
     }
 
     #[test]

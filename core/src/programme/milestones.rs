@@ -40,7 +40,11 @@ fn last_day(period: Period) -> NaiveDate {
 }
 
 /// The milestones as of `as_of` (reports made after it are ignored).
-pub async fn milestones(query: &QueryService, programme: &Programme, as_of: NaiveDate) -> Result<Vec<MilestoneStatus>> {
+pub async fn milestones(
+    query: &QueryService,
+    programme: &Programme,
+    as_of: NaiveDate,
+) -> Result<Vec<MilestoneStatus>> {
     let reported = latest_reports(query, as_of).await.unwrap_or_default();
     Ok(programme
         .milestones
@@ -79,7 +83,10 @@ pub async fn milestones(query: &QueryService, programme: &Programme, as_of: Naiv
 }
 
 /// The latest report of each milestone made by `as_of`: (id, status, reported on, completed on).
-async fn latest_reports(query: &QueryService, as_of: NaiveDate) -> Result<Vec<(String, String, NaiveDate, Option<NaiveDate>)>> {
+async fn latest_reports(
+    query: &QueryService,
+    as_of: NaiveDate,
+) -> Result<Vec<(String, String, NaiveDate, Option<NaiveDate>)>> {
     let sql = format!(
         "SELECT milestone_id, status, CAST(reported_on AS VARCHAR) AS reported_on, CAST(completed_on AS VARCHAR) AS completed_on \
          FROM (SELECT *, row_number() OVER (PARTITION BY milestone_id ORDER BY reported_on DESC) AS n \
@@ -88,10 +95,18 @@ async fn latest_reports(query: &QueryService, as_of: NaiveDate) -> Result<Vec<(S
     let result = query.query(&sql).await?;
     let mut out = Vec::new();
     for batch in &result.batches {
-        let text = |c: usize| arrow::compute::cast(batch.column(c), &arrow::datatypes::DataType::Utf8);
+        let text =
+            |c: usize| arrow::compute::cast(batch.column(c), &arrow::datatypes::DataType::Utf8);
         let (ids, statuses, on, done) = (text(0), text(1), text(2), text(3));
-        let (Ok(ids), Ok(statuses), Ok(on), Ok(done)) = (ids, statuses, on, done) else { continue };
-        let (ids, statuses, on, done) = (ids.as_string::<i32>(), statuses.as_string::<i32>(), on.as_string::<i32>(), done.as_string::<i32>());
+        let (Ok(ids), Ok(statuses), Ok(on), Ok(done)) = (ids, statuses, on, done) else {
+            continue;
+        };
+        let (ids, statuses, on, done) = (
+            ids.as_string::<i32>(),
+            statuses.as_string::<i32>(),
+            on.as_string::<i32>(),
+            done.as_string::<i32>(),
+        );
         for i in 0..batch.num_rows() {
             let date = |a: &arrow::array::StringArray| {
                 arrow::array::Array::is_valid(a, i)
@@ -99,7 +114,12 @@ async fn latest_reports(query: &QueryService, as_of: NaiveDate) -> Result<Vec<(S
                     .flatten()
             };
             if let Some(reported_on) = date(on) {
-                out.push((ids.value(i).to_owned(), statuses.value(i).to_owned(), reported_on, date(done)));
+                out.push((
+                    ids.value(i).to_owned(),
+                    statuses.value(i).to_owned(),
+                    reported_on,
+                    date(done),
+                ));
             }
         }
     }

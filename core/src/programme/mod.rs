@@ -40,19 +40,32 @@ pub fn parse_moment(text: &str) -> Option<DateTime<Utc>> {
 impl Platform {
     /// Every KPI for `year` (baseline `year − 1`), as the tables stand now or stood at
     /// the end of `as_of`.
-    pub async fn kpis(&self, year: i32, as_of: Option<DateTime<Utc>>) -> Result<Vec<kpi::KpiValue>> {
+    pub async fn kpis(
+        &self,
+        year: i32,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Vec<kpi::KpiValue>> {
         self.check_programme().await?;
         kpi::scorecard(self.query_service(), self.programme(), year, as_of).await
     }
 
     /// Every KPI month by month through `year`.
-    pub async fn kpi_trend(&self, year: i32, as_of: Option<DateTime<Utc>>) -> Result<Vec<kpi::KpiTrend>> {
+    pub async fn kpi_trend(
+        &self,
+        year: i32,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Vec<kpi::KpiTrend>> {
         self.check_programme().await?;
         kpi::trend(self.query_service(), self.programme(), year, as_of).await
     }
 
     /// One KPI's SQL, value and the submissions it aggregated.
-    pub async fn explain_kpi(&self, id: &str, year: i32, as_of: Option<DateTime<Utc>>) -> Result<kpi::Explanation> {
+    pub async fn explain_kpi(
+        &self,
+        id: &str,
+        year: i32,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<kpi::Explanation> {
         kpi::explain(self.query_service(), self.programme(), id, year, as_of).await
     }
 
@@ -69,12 +82,19 @@ impl Platform {
 
     /// The performance self-evaluation of `year`, from the data as it stood at `as_of`
     /// (default: now).
-    pub async fn self_evaluation(&self, year: i32, as_of: Option<DateTime<Utc>>) -> Result<report::SelfEvaluation> {
+    pub async fn self_evaluation(
+        &self,
+        year: i32,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<report::SelfEvaluation> {
         let date = as_of.map_or_else(today, |at| sannong_catalog::sql::to_beijing(at).date());
         let kpis = self.kpis(year, as_of).await?;
         let milestones = self.milestones(date).await?;
         let compliance = duties::compliance(self.programme(), &self.duty_status(date).await?);
-        let at = as_of.map_or(sannong_catalog::TableAt::Latest, sannong_catalog::TableAt::Time);
+        let at = as_of.map_or(
+            sannong_catalog::TableAt::Latest,
+            sannong_catalog::TableAt::Time,
+        );
         let session = self.query_service().session_at(at).await?;
         report::assemble(&session, year, &kpis, &milestones, &compliance, date).await
     }
@@ -86,7 +106,12 @@ impl Platform {
         let mut tables = Vec::new();
         for plugin in self.plugins().await? {
             for duty in &plugin.manifest.duties {
-                let mut fields: Vec<Field> = duty.stored_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+                let mut fields: Vec<Field> = duty
+                    .stored_schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
                 fields.push(Field::new(SUBMISSION_ID_COLUMN, DataType::Utf8, true));
                 fields.push(Field::new(PERIOD_COLUMN, DataType::Utf8, true));
                 tables.push((duty.table.clone(), Arc::new(Schema::new(fields))));

@@ -98,9 +98,19 @@ async fn rows_of(session: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
     let frame = match session.sql(sql).await {
         Ok(frame) => frame,
         Err(e) if e.to_string().contains("not found") => return Ok(Vec::new()),
-        Err(e) => return Err(Error::Execution(format!("self-evaluation: {}", sannong_catalog::one_line(&e.to_string())))),
+        Err(e) => {
+            return Err(Error::Execution(format!(
+                "self-evaluation: {}",
+                sannong_catalog::one_line(&e.to_string())
+            )));
+        }
     };
-    frame.collect().await.map_err(|e| Error::Execution(format!("self-evaluation: {}", sannong_catalog::one_line(&e.to_string()))))
+    frame.collect().await.map_err(|e| {
+        Error::Execution(format!(
+            "self-evaluation: {}",
+            sannong_catalog::one_line(&e.to_string())
+        ))
+    })
 }
 
 fn cells(batches: &[RecordBatch], numeric: &[usize]) -> Vec<Vec<Cell>> {
@@ -136,7 +146,17 @@ pub async fn assemble(
     let y_end = format!("{}-01-01", year + 1);
     let targets = Section {
         title: "目标完成情况".into(),
-        headers: vec!["指标", "名称", "单位", "目标", "比较", "实际值", "基期值", "状态", "责任单位"],
+        headers: vec![
+            "指标",
+            "名称",
+            "单位",
+            "目标",
+            "比较",
+            "实际值",
+            "基期值",
+            "状态",
+            "责任单位",
+        ],
         rows: kpis
             .iter()
             .map(|k| {
@@ -156,7 +176,15 @@ pub async fn assemble(
     };
     let schedule = Section {
         title: "里程碑".into(),
-        headers: vec!["编号", "体系", "建设内容", "计划完成", "最新状态", "完成日期", "评价"],
+        headers: vec![
+            "编号",
+            "体系",
+            "建设内容",
+            "计划完成",
+            "最新状态",
+            "完成日期",
+            "评价",
+        ],
         rows: milestones
             .iter()
             .map(|m| {
@@ -166,7 +194,8 @@ pub async fn assemble(
                     Cell::text(&m.name_zh),
                     Cell::text(&m.due),
                     m.reported_status.clone().map_or(Cell::Empty, Cell::Text),
-                    m.completed_on.map_or(Cell::Empty, |d| Cell::text(d.to_string())),
+                    m.completed_on
+                        .map_or(Cell::Empty, |d| Cell::text(d.to_string())),
                     Cell::text(milestone_status(m.status)),
                 ]
             })
@@ -191,7 +220,13 @@ pub async fn assemble(
     }
     let funds = Section {
         title: "资金使用".into(),
-        headers: vec!["所属体系", "资金来源", "预算金额(元)", "已支付(元)", "支付进度"],
+        headers: vec![
+            "所属体系",
+            "资金来源",
+            "预算金额(元)",
+            "已支付(元)",
+            "支付进度",
+        ],
         rows: funds_rows,
     };
     let training_sql = format!(
@@ -212,7 +247,16 @@ pub async fn assemble(
     };
     let reporting = Section {
         title: "上报情况".into(),
-        headers: vec!["部门", "名称", "应报", "按时", "逾期", "缺报", "完整率", "及时率"],
+        headers: vec![
+            "部门",
+            "名称",
+            "应报",
+            "按时",
+            "逾期",
+            "缺报",
+            "完整率",
+            "及时率",
+        ],
         rows: compliance
             .iter()
             .map(|c| {
@@ -231,7 +275,9 @@ pub async fn assemble(
     };
     Ok(SelfEvaluation {
         title: format!("电子商务进农村综合示范县绩效自评（{year}年）"),
-        subtitle: format!("数据截至 {as_of}，由 sannong 根据各部门上报数据生成；比率与增长率以小数表示于数据表，以百分比显示于本报告"),
+        subtitle: format!(
+            "数据截至 {as_of}，由 sannong 根据各部门上报数据生成；比率与增长率以小数表示于数据表，以百分比显示于本报告"
+        ),
         sections: vec![targets, schedule, funds, training, reporting],
     })
 }
@@ -241,12 +287,26 @@ impl SelfEvaluation {
     pub fn to_markdown(&self) -> String {
         let mut out = format!("# {}\n\n{}\n", self.title, self.subtitle);
         for section in &self.sections {
-            out.push_str(&format!("\n## {}\n\n| {} |\n|{}\n", section.title, section.headers.join(" | "), " --- |".repeat(section.headers.len())));
+            out.push_str(&format!(
+                "\n## {}\n\n| {} |\n|{}\n",
+                section.title,
+                section.headers.join(" | "),
+                " --- |".repeat(section.headers.len())
+            ));
             if section.rows.is_empty() {
-                out.push_str(&format!("| 无数据 |{}\n", " |".repeat(section.headers.len() - 1)));
+                out.push_str(&format!(
+                    "| 无数据 |{}\n",
+                    " |".repeat(section.headers.len() - 1)
+                ));
             }
             for row in &section.rows {
-                out.push_str(&format!("| {} |\n", row.iter().map(Cell::markdown).collect::<Vec<_>>().join(" | ")));
+                out.push_str(&format!(
+                    "| {} |\n",
+                    row.iter()
+                        .map(Cell::markdown)
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ));
             }
         }
         out
@@ -254,7 +314,9 @@ impl SelfEvaluation {
 
     /// The report as an XLSX workbook, one sheet per section.
     pub fn to_xlsx(&self) -> Result<Vec<u8>> {
-        let fail = |e: rust_xlsxwriter::XlsxError| Error::Output(format!("cannot write the XLSX report: {e}"));
+        let fail = |e: rust_xlsxwriter::XlsxError| {
+            Error::Output(format!("cannot write the XLSX report: {e}"))
+        };
         let mut workbook = Workbook::new();
         let bold = Format::new().set_bold();
         let title = Format::new().set_bold().set_font_size(14);
@@ -262,10 +324,14 @@ impl SelfEvaluation {
         for section in &self.sections {
             let sheet = workbook.add_worksheet();
             sheet.set_name(&section.title).map_err(fail)?;
-            sheet.write_string_with_format(0, 0, &self.title, &title).map_err(fail)?;
+            sheet
+                .write_string_with_format(0, 0, &self.title, &title)
+                .map_err(fail)?;
             sheet.write_string(1, 0, &self.subtitle).map_err(fail)?;
             for (c, header) in section.headers.iter().enumerate() {
-                sheet.write_string_with_format(3, c as u16, *header, &bold).map_err(fail)?;
+                sheet
+                    .write_string_with_format(3, c as u16, *header, &bold)
+                    .map_err(fail)?;
                 sheet.set_column_width(c as u16, 14).map_err(fail)?;
             }
             for (r, row) in section.rows.iter().enumerate() {
@@ -275,7 +341,9 @@ impl SelfEvaluation {
                     match cell {
                         Cell::Text(s) => sheet.write_string(r, c, s).map(|_| ()),
                         Cell::Number(v) => sheet.write_number(r, c, *v).map(|_| ()),
-                        Cell::Percent(v) => sheet.write_number_with_format(r, c, *v, &percent).map(|_| ()),
+                        Cell::Percent(v) => sheet
+                            .write_number_with_format(r, c, *v, &percent)
+                            .map(|_| ()),
                         Cell::Empty => sheet.write_string(r, c, "无数据").map(|_| ()),
                     }
                     .map_err(fail)?;

@@ -8,17 +8,21 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
+use sannong_catalog::Catalog;
 use sannong_catalog::programme::{Cadence, Programme};
 use sannong_catalog::sql::SystemTable;
 use sannong_catalog::sql::system::{BatchBuilder, system_table_error};
-use sannong_catalog::Catalog;
 
 use super::{duties, kpi, milestones, today};
 use crate::plugin::registry::{self, InstalledPlugin};
 use crate::query::QueryService;
 
 /// The programme's system tables.
-pub fn system_tables(programme: Arc<Programme>, catalog: Arc<Catalog>, query: QueryService) -> Vec<Arc<dyn SystemTable>> {
+pub fn system_tables(
+    programme: Arc<Programme>,
+    catalog: Arc<Catalog>,
+    query: QueryService,
+) -> Vec<Arc<dyn SystemTable>> {
     vec![
         Arc::new(Departments(programme.clone())),
         Arc::new(Duties(programme.clone(), catalog.clone())),
@@ -41,7 +45,13 @@ macro_rules! system_table {
             }
 
             async fn rows(&self) -> datafusion::error::Result<RecordBatch> {
-                Self::columns(&self.compute().await.map_err(|e| system_table_error($name, e))?).build()
+                Self::columns(
+                    &self
+                        .compute()
+                        .await
+                        .map_err(|e| system_table_error($name, e))?,
+                )
+                .build()
             }
         }
     };
@@ -52,13 +62,21 @@ macro_rules! system_table {
 struct Departments(Arc<Programme>);
 
 impl Departments {
-    async fn compute(&self) -> crate::Result<Vec<(sannong_catalog::programme::Department, String)>> {
+    async fn compute(
+        &self,
+    ) -> crate::Result<Vec<(sannong_catalog::programme::Department, String)>> {
         Ok(self
             .0
             .departments
             .iter()
             .map(|d| {
-                let duties: Vec<&str> = self.0.duties.iter().filter(|u| u.department == d.id).map(|u| u.id.as_str()).collect();
+                let duties: Vec<&str> = self
+                    .0
+                    .duties
+                    .iter()
+                    .filter(|u| u.department == d.id)
+                    .map(|u| u.id.as_str())
+                    .collect();
                 (d.clone(), duties.join(","))
             })
             .collect())
@@ -94,7 +112,12 @@ struct Duties(Arc<Programme>, Arc<Catalog>);
 impl Duties {
     async fn compute(&self) -> crate::Result<Vec<DutyRow>> {
         let plugins = registry::installed(&self.1).await?;
-        let serving = |id: &str| plugins.iter().find(|p| p.manifest.duty(id).is_some()).cloned();
+        let serving = |id: &str| {
+            plugins
+                .iter()
+                .find(|p| p.manifest.duty(id).is_some())
+                .cloned()
+        };
         let mut rows: Vec<DutyRow> = self
             .0
             .duties
@@ -114,7 +137,10 @@ impl Duties {
                         d.first_period.map(|p| p.to_string()).unwrap_or_default(),
                         d.last_period.map(|p| p.to_string()).unwrap_or_default()
                     ),
-                    Cadence::OnChange => format!("by {} and on every change", d.due_on.map(|d| d.to_string()).unwrap_or_default()),
+                    Cadence::OnChange => format!(
+                        "by {} and on every change",
+                        d.due_on.map(|d| d.to_string()).unwrap_or_default()
+                    ),
                 }),
                 plugin: serving(&d.id),
             })
@@ -141,7 +167,11 @@ impl Duties {
     }
 
     fn columns(d: &[DutyRow]) -> BatchBuilder {
-        let duty = |r: &DutyRow| r.plugin.as_ref().and_then(|p| p.manifest.duty(&r.id).cloned());
+        let duty = |r: &DutyRow| {
+            r.plugin
+                .as_ref()
+                .and_then(|p| p.manifest.duty(&r.id).cloned())
+        };
         BatchBuilder::default()
             .text("duty_id", d.iter().map(|r| Some(r.id.as_str())))
             .text("name_zh", d.iter().map(|r| duty(r).map(|s| s.name_zh)))
@@ -151,9 +181,20 @@ impl Duties {
             .text("mode", d.iter().map(|r| Some(r.mode.as_str())))
             .text("cadence", d.iter().map(|r| r.cadence))
             .text("due_rule", d.iter().map(|r| r.due_rule.as_deref()))
-            .text("plugin_id", d.iter().map(|r| r.plugin.as_ref().map(|p| p.event.plugin_id.as_str())))
-            .text("plugin_version", d.iter().map(|r| r.plugin.as_ref().map(|p| p.event.version.as_str())))
-            .int("columns", d.iter().map(|r| duty(r).map(|s| s.columns.len() as i64)))
+            .text(
+                "plugin_id",
+                d.iter()
+                    .map(|r| r.plugin.as_ref().map(|p| p.event.plugin_id.as_str())),
+            )
+            .text(
+                "plugin_version",
+                d.iter()
+                    .map(|r| r.plugin.as_ref().map(|p| p.event.version.as_str())),
+            )
+            .int(
+                "columns",
+                d.iter().map(|r| duty(r).map(|s| s.columns.len() as i64)),
+            )
     }
 }
 
@@ -208,7 +249,10 @@ pub fn milestone_rows(m: &[milestones::MilestoneStatus]) -> BatchBuilder {
         .text("name_zh", m.iter().map(|m| Some(m.name_zh.as_str())))
         .text("name_en", m.iter().map(|m| Some(m.name_en.as_str())))
         .text("due", m.iter().map(|m| Some(m.due.as_str())))
-        .text("reported_status", m.iter().map(|m| m.reported_status.as_deref()))
+        .text(
+            "reported_status",
+            m.iter().map(|m| m.reported_status.as_deref()),
+        )
         .date("reported_on", m.iter().map(|m| m.reported_on))
         .date("completed_on", m.iter().map(|m| m.completed_on))
         .text("status", m.iter().map(|m| Some(m.status)))
@@ -240,12 +284,16 @@ pub fn duty_period_rows(p: &[duties::DutyPeriod]) -> BatchBuilder {
         .date("due_on", p.iter().map(|p| Some(p.due_on)))
         .text("status", p.iter().map(|p| Some(p.status.as_str())))
         .time("received_at", p.iter().map(|p| p.received_at))
-        .text("submission_id", p.iter().map(|p| p.submission_id.as_deref()))
+        .text(
+            "submission_id",
+            p.iter().map(|p| p.submission_id.as_deref()),
+        )
 }
 
 /// Departments' completeness and timeliness as rows.
 pub fn compliance_rows(c: &[duties::DepartmentCompliance]) -> BatchBuilder {
-    let count = |f: fn(&duties::DepartmentCompliance) -> u64| c.iter().map(move |d| Some(f(d) as i64));
+    let count =
+        |f: fn(&duties::DepartmentCompliance) -> u64| c.iter().map(move |d| Some(f(d) as i64));
     BatchBuilder::default()
         .text("department", c.iter().map(|d| Some(d.department.as_str())))
         .text("name_zh", c.iter().map(|d| Some(d.name_zh.as_str())))
@@ -287,8 +335,20 @@ pub fn kpi_summary_rows(k: &[kpi::KpiValue]) -> BatchBuilder {
     BatchBuilder::default()
         .text("id", k.iter().map(|k| Some(k.id.as_str())))
         .text("name_zh", k.iter().map(|k| Some(k.name_zh.as_str())))
-        .text("value", k.iter().map(|k| Some(k.value.map_or_else(|| "—".to_owned(), |v| shown(&k.unit, v)))))
-        .text("target", k.iter().map(|k| Some(format!("{} {}", k.op, shown(&k.unit, k.target)))))
+        .text(
+            "value",
+            k.iter().map(|k| {
+                Some(
+                    k.value
+                        .map_or_else(|| "—".to_owned(), |v| shown(&k.unit, v)),
+                )
+            }),
+        )
+        .text(
+            "target",
+            k.iter()
+                .map(|k| Some(format!("{} {}", k.op, shown(&k.unit, k.target)))),
+        )
         .text("status", k.iter().map(|k| Some(k.status)))
         .text("unit", k.iter().map(|k| Some(k.unit.as_str())))
         .text("department", k.iter().map(|k| Some(k.department.as_str())))
@@ -296,7 +356,10 @@ pub fn kpi_summary_rows(k: &[kpi::KpiValue]) -> BatchBuilder {
 
 /// KPI trends as rows: one per KPI and month.
 pub fn trend_rows(t: &[kpi::KpiTrend]) -> BatchBuilder {
-    let points: Vec<(&kpi::KpiTrend, &kpi::TrendPoint)> = t.iter().flat_map(|t| t.points.iter().map(move |p| (t, p))).collect();
+    let points: Vec<(&kpi::KpiTrend, &kpi::TrendPoint)> = t
+        .iter()
+        .flat_map(|t| t.points.iter().map(move |p| (t, p)))
+        .collect();
     BatchBuilder::default()
         .text("id", points.iter().map(|(t, _)| Some(t.id.as_str())))
         .text("month", points.iter().map(|(_, p)| Some(p.month.as_str())))
@@ -308,6 +371,11 @@ pub fn trend_rows(t: &[kpi::KpiTrend]) -> BatchBuilder {
 /// Finished rows as a query result, for the output formats.
 pub fn result(rows: BatchBuilder) -> crate::Result<crate::query::QueryResult> {
     let schema = rows.schema();
-    let batch = rows.build().map_err(|e| crate::Error::Internal(e.to_string()))?;
-    Ok(crate::query::QueryResult { schema, batches: vec![batch] })
+    let batch = rows
+        .build()
+        .map_err(|e| crate::Error::Internal(e.to_string()))?;
+    Ok(crate::query::QueryResult {
+        schema,
+        batches: vec![batch],
+    })
 }

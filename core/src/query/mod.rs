@@ -16,8 +16,8 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use sannong_catalog::{Catalog, TableAt};
 use sannong_catalog::sql::{DEFAULT_SCHEMA, SQL_CATALOG, SystemTable, register_catalog};
+use sannong_catalog::{Catalog, TableAt};
 
 use crate::error::{Error, Result};
 

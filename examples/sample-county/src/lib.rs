@@ -780,15 +780,17 @@ impl County {
 /// When the department sent a file (see [`Upload::sent_at`]); a hash of the file's
 /// name decides, so the generator's random sequence is left as it is.
 fn sent_at(stem: &str, period: Option<(i32, u32)>, data: &Table) -> NaiveDateTime {
-    let hash = stem
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = stem.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let hour = 9 + (hash >> 40) % 8;
     let day = match period {
         Some((y, m)) => {
-            let next = if m == 12 { date(y + 1, 1, 1) } else { date(y, m + 1, 1) };
+            let next = if m == 12 {
+                date(y + 1, 1, 1)
+            } else {
+                date(y, m + 1, 1)
+            };
             let days_after_first = if hash % 12 == 0 {
                 10 + (hash >> 8) % 14
             } else {

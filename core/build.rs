@@ -18,9 +18,13 @@ const BUILTIN: [(&str, &str); 8] = [
 ];
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Read at run time, not baked in: a target directory shared by two checkouts
+    // reuses this script's binary, which must build the checkout that runs it.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let root = Path::new(&manifest_dir).join("..");
     for dir in ["plugins", "sdk/src", "sdk/wit"] {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+        // Relative to this package, so each checkout watches its own files.
+        println!("cargo:rerun-if-changed=../{dir}");
     }
     let target_dir = nested_target_dir().unwrap_or_else(|e| panic!("{e}"));
     let paths = PluginBuild::new(root.join("Cargo.toml"))

@@ -10,6 +10,10 @@ step "Rust toolchain and targets (rust-toolchain.toml)"
 rustup toolchain install >/dev/null
 rustup show active-toolchain
 
+step "Python tools the tests drive (schemathesis fuzzes the HTTP API)"
+python3 -m pip install --quiet --disable-pip-version-check schemathesis
+schemathesis --version
+
 step "Formatting"
 cargo fmt --all --check
 

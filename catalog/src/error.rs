@@ -43,6 +43,12 @@ pub enum CatalogError {
         /// What is wrong, naming the id.
         detail: String,
     },
+    /// Something asked for by id (a token…) does not exist.
+    #[error("{what} does not exist")]
+    NotFound {
+        /// What was asked for, e.g. `token k7f3a9c2`.
+        what: String,
+    },
     /// The table does not exist.
     #[error("table {table} does not exist")]
     TableNotFound {

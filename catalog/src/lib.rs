@@ -9,6 +9,7 @@
 //! Neighbours: `core` (the `sannong` binary) builds its query service and upload
 //! pipeline on this crate.
 
+pub mod audit;
 mod error;
 mod history;
 mod location;
@@ -18,6 +19,7 @@ pub mod sql;
 mod submission;
 mod table_name;
 mod tables;
+mod tokens;
 
 pub use error::{CatalogError, Result, one_line};
 pub use history::TableVersion;
@@ -30,3 +32,4 @@ pub use table_name::TableName;
 pub use tables::{
     Catalog, CommitOutcome, PERIOD_COLUMN, SUBMISSION_ID_COLUMN, TableAt, TableSummary,
 };
+pub use tokens::TokenRecord;

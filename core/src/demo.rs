@@ -47,7 +47,9 @@ pub async fn load(
             dry_run: false,
             received_at: Some(sannong_catalog::sql::from_beijing(upload.sent_at)),
         };
-        let outcome = platform.upload(request, progress).await?;
+        let outcome = platform
+            .upload_as(&crate::auth::Actor::cli("demo"), request, progress)
+            .await?;
         match outcome.status {
             UploadStatus::Accepted => {
                 summary.files_accepted += 1;

@@ -29,6 +29,12 @@ pub enum Error {
     /// The programme's definition (departments, duties, KPIs, schedule) is unusable.
     #[error("{0}")]
     Programme(String),
+    /// No valid credentials (HTTP 401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials, but the role may not do this (HTTP 403); names the role needed.
+    #[error("{0}")]
+    Forbidden(String),
     /// A command-line or API argument that is wrong.
     #[error("{0}")]
     InvalidArgument(String),

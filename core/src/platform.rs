@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use sannong_catalog::audit::AuditLog;
 use sannong_catalog::programme::Programme;
 use sannong_catalog::{Catalog, DataLocation, TableName};
 
+use crate::auth::Tokens;
 use crate::error::{Error, Result};
 use crate::ingest::{Progress, UploadOutcome, UploadRequest};
 use crate::plugin::registry::{self, InstallOutcome, InstalledPlugin};
@@ -38,6 +40,9 @@ pub struct Platform {
     catalog: Arc<Catalog>,
     programme: Arc<Programme>,
     query: QueryService,
+    audit_query: QueryService,
+    audit_log: Arc<AuditLog>,
+    tokens: Arc<Tokens>,
     config: PlatformConfig,
     engine: Arc<Mutex<Option<Arc<PluginEngine>>>>,
 }
@@ -69,8 +74,18 @@ impl Platform {
                 catalog.clone(),
                 base,
             ));
+        let audit_log = Arc::new(AuditLog::new());
+        let audit_query = query
+            .clone()
+            .with_system_tables(vec![crate::access::audit_log_table(
+                catalog.clone(),
+                audit_log.clone(),
+            )]);
         Platform {
             query,
+            audit_query,
+            audit_log,
+            tokens: Arc::new(Tokens::default()),
             catalog,
             programme,
             config,
@@ -88,9 +103,24 @@ impl Platform {
         &self.catalog
     }
 
-    /// The query service.
+    /// The query service (every table but the audit log).
     pub fn query_service(&self) -> &QueryService {
         &self.query
+    }
+
+    /// The query service that also shows `sys.audit_log` (auditors, admins).
+    pub fn audit_query_service(&self) -> &QueryService {
+        &self.audit_query
+    }
+
+    /// The audit log.
+    pub fn audit_log(&self) -> &Arc<AuditLog> {
+        &self.audit_log
+    }
+
+    /// The access tokens.
+    pub fn tokens(&self) -> &Arc<Tokens> {
+        &self.tokens
     }
 
     /// Runs read-only SQL.

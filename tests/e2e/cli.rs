@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// Cache and configuration directories shared by this test process, outside any data
 /// directory (the pseudonym key must never be inside one).
-fn test_home() -> &'static std::path::Path {
+pub fn test_home() -> &'static std::path::Path {
     static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     HOME.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }

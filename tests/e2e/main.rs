@@ -5,7 +5,8 @@
 //! - `departments`: the department plugins and the sample county;
 //! - `kpis`: KPIs, duty timeliness, milestones and the self-evaluation;
 //! - `plugins`: the plugin sandbox with real components (example and hostile plugins);
-//! - `uploads`: department files through `sannong upload`.
+//! - `uploads`: department files through `sannong upload`;
+//! - `server`: the HTTP API of `sannong serve`, with every role.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -14,5 +15,6 @@ mod departments;
 mod fixture;
 mod kpis;
 mod plugins;
+mod server;
 mod slt;
 mod uploads;

@@ -289,7 +289,7 @@ fn plugins_are_installed_listed_inspected_and_removed_through_the_binary() {
         &data,
         &[
             "sql",
-            "SELECT duty_id, table_name, mode, plugin_id FROM sys.duties",
+            "SELECT duty_id, table_name, mode, plugin_id FROM sys.duties WHERE plugin_id IS NOT NULL",
             "--format",
             "json",
         ],

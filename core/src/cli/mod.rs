@@ -2,9 +2,10 @@
 //!
 //! Global options choose the data location and query limits; each subcommand calls the
 //! service layer ([`sannong::Platform`]) and prints its result. The programme office's
-//! commands are in [`programme`].
+//! commands are in [`programme`], the server's in [`server`].
 
 mod programme;
+mod server;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sannong::auth::Actor;
 use sannong::output::{OutputFormat, write_result};
 use sannong::plugin::registry::InstallOutcome;
 use sannong::query::{QueryLimits, QueryResult};
@@ -103,6 +105,14 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         scale: u32,
     },
+    /// Start the HTTP server (API, OpenAPI at /api/openapi.json, metrics at /metrics).
+    Serve(server::ServeArgs),
+    /// Create, list and revoke access tokens of the HTTP API.
+    #[command(subcommand)]
+    Token(server::TokenCommand),
+    /// The audit log: verify its hash chain.
+    #[command(subcommand)]
+    Audit(server::AuditCommand),
     /// Every KPI (T1–T16) for a year against its target; --trend month by month;
     /// --explain one KPI's SQL and the submissions it aggregated.
     Kpi(programme::KpiArgs),
@@ -228,6 +238,14 @@ pub fn init_logging(verbose: u8) {
         .try_init();
 }
 
+/// The local user, for the audit log.
+pub(crate) fn cli_actor() -> Actor {
+    Actor::cli(&format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "local".into())
+    ))
+}
+
 fn parse_received_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     sannong::programme::parse_moment(s)
         .ok_or_else(|| format!("'{s}' is not a time YYYY-MM-DD HH:MM:SS (Beijing)"))
@@ -262,40 +280,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin(command) => plugin_command(&platform, command).await?,
         Command::Upload(args) => return upload_command(&platform, args).await,
-        Command::Sql { sql, format } => print(&platform.sql(&sql).await?, format)?,
+        Command::Sql { sql, format } => {
+            print(&platform.query_as(&cli_actor(), &sql).await?, format)?;
+        }
         Command::Tables { format } => print(&platform.tables().await?, format)?,
         Command::History { table, format } => print(&platform.history(&table).await?, format)?,
+        Command::Serve(args) => server::serve(platform, args, &cli.data).await?,
+        Command::Token(command) => server::token(&platform, command).await?,
+        Command::Audit(command) => return server::audit(&platform, command).await,
         Command::Kpi(args) => programme::kpi(&platform, args).await?,
         Command::Duties(args) => programme::duties(&platform, args).await?,
         Command::Milestones(args) => programme::milestones(&platform, args).await?,
         Command::Report(args) => programme::report(&platform, args).await?,
         Command::Demo { seed, scale } => {
-            let progress = ProgressBar::new();
-            let summary =
-                sannong::demo::load(&platform, sample_county::Options { seed, scale }, &progress)
-                    .await?;
-            drop(progress);
-            if !summary.plugins_installed.is_empty() {
-                println!(
-                    "installed the department plugins: {}",
-                    summary.plugins_installed.join(", ")
-                );
-            }
-            if summary.files_accepted == 0 {
-                println!(
-                    "The synthetic sample county (示例数据) is already loaded in {}.",
-                    cli.data
-                );
-            } else {
-                println!(
-                    "Loaded the synthetic sample county (示例数据, not real data) into {}: {} files accepted through the upload path, {} rows stored, {} warnings.",
-                    cli.data, summary.files_accepted, summary.rows_stored, summary.warnings
-                );
-            }
+            load_demo(&platform, &cli.data, sample_county::Options { seed, scale }).await?;
             print(&platform.tables().await?, OutputFormat::Table)?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the sample county (idempotent) and says what it did.
+pub(crate) async fn load_demo(
+    platform: &Platform,
+    data: &str,
+    options: sample_county::Options,
+) -> anyhow::Result<()> {
+    let progress = ProgressBar::new();
+    let summary = sannong::demo::load(platform, options, &progress).await?;
+    drop(progress);
+    if !summary.plugins_installed.is_empty() {
+        println!(
+            "installed the department plugins: {}",
+            summary.plugins_installed.join(", ")
+        );
+    }
+    if summary.files_accepted == 0 {
+        println!(
+            "The synthetic sample county (示例数据) is already loaded in {}.",
+            data
+        );
+    } else {
+        println!(
+            "Loaded the synthetic sample county (示例数据, not real data) into {}: {} files accepted through the upload path, {} rows stored, {} warnings.",
+            data, summary.files_accepted, summary.rows_stored, summary.warnings
+        );
+    }
+    Ok(())
 }
 
 fn build_plugin(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
@@ -323,7 +354,7 @@ async fn plugin_command(platform: &Platform, command: PluginCommand) -> anyhow::
         PluginCommand::Install { file: Some(file), by, .. } => {
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let label = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            match platform.install_plugin(&label, bytes.into(), &by).await? {
+            match platform.install_plugin_as(&Actor::cli(&by), &label, bytes.into()).await? {
                 InstallOutcome::Installed(p) => println!(
                     "installed plugin {} {} for {} ({}), duties: {}; sha256 {}",
                     p.manifest.plugin_id,
@@ -353,7 +384,7 @@ async fn plugin_command(platform: &Platform, command: PluginCommand) -> anyhow::
             }
         }
         PluginCommand::Remove { plugin, by } => {
-            platform.remove_plugin(&plugin, &by).await?;
+            platform.remove_plugin_as(&Actor::cli(&by), &plugin).await?;
             println!("removed plugin {plugin}; its duties are served by no plugin until one is installed");
         }
     }
@@ -411,6 +442,7 @@ async fn upload_command(platform: &Platform, args: UploadArgs) -> anyhow::Result
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let uploader = args.uploader.clone();
     let request = UploadRequest {
         duty: args.duty,
         period: args.period,
@@ -429,7 +461,9 @@ async fn upload_command(platform: &Platform, args: UploadArgs) -> anyhow::Result
     };
     let outcome = {
         let progress = ProgressBar::new();
-        platform.upload(request, &progress).await?
+        platform
+            .upload_as(&Actor::cli(&uploader), request, &progress)
+            .await?
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);

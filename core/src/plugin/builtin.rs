@@ -16,7 +16,11 @@ pub async fn install(platform: &Platform, by: &str) -> Result<Vec<String>> {
     for (id, component) in BUILTIN_PLUGINS {
         let label = format!("built-in plugin {id}");
         if let InstallOutcome::Installed(p) = platform
-            .install_plugin(&label, Bytes::from_static(component), by)
+            .install_plugin_as(
+                &crate::auth::Actor::cli(by),
+                &label,
+                Bytes::from_static(component),
+            )
             .await?
         {
             installed.push(p.manifest.plugin_id);

@@ -25,7 +25,8 @@ fn main() -> ExitCode {
         eprintln!("error: internal error{location}: {message} (please report this)");
     }));
     let args = cli::Cli::parse();
-    cli::init_logging(args.verbose);
+    let serving = matches!(args.command, cli::Command::Serve(_));
+    cli::init_logging(args.verbose, serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -222,10 +222,12 @@ pub enum ManifestFormat {
 }
 
 /// Sets up logging to stderr: warnings by default, more with `-v`.
-pub fn init_logging(verbose: u8) {
+/// A server logs each request (method, path, status, latency, request id) at info.
+pub fn init_logging(verbose: u8, serving: bool) {
     // Dependencies stay quiet unless asked: their warnings (e.g. the AWS SDK probing for
     // instance credentials) are not the user's business; our errors are printed anyway.
     let default = match verbose {
+        0 if serving => "off,sannong=info,sannong_catalog=warn,tower_http=info",
         0 => "off,sannong=warn,sannong_catalog=warn",
         1 => "warn,sannong=info,sannong_catalog=info",
         _ => "info,sannong=debug,sannong_catalog=debug",

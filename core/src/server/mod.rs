@@ -180,7 +180,9 @@ pub fn router(platform: Platform, config: ServerConfig) -> Router {
             state.config.request_timeout,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(
+        .layer(TraceLayer::new_for_http()
+            .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
+            .make_span_with(
             |request: &axum::http::Request<axum::body::Body>| {
                 let id = request
                     .headers()

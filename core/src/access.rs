@@ -121,7 +121,7 @@ impl Platform {
             if actor.may_read_audit_log() {
                 self.audit_query_service().query(sql).await
             } else {
-                self.sql(sql).await
+                self.analysis_query_service().query(sql).await
             }
         }
         .await;

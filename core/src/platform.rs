@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::ingest::{Progress, UploadOutcome, UploadRequest};
 use crate::plugin::registry::{self, InstallOutcome, InstalledPlugin};
 use crate::plugin::{HostServices, LoadedPlugin, PluginEngine, PluginLimits, PluginRuntime};
-use crate::query::{QueryLimits, QueryResult, QueryService};
+use crate::query::{QueryLimits, QueryPool, QueryResult, QueryService};
 use crate::secrets::PseudonymKey;
 
 /// How a platform is set up.
@@ -40,6 +40,7 @@ pub struct Platform {
     catalog: Arc<Catalog>,
     programme: Arc<Programme>,
     query: QueryService,
+    analysis_query: QueryService,
     audit_query: QueryService,
     audit_log: Arc<AuditLog>,
     tokens: Arc<Tokens>,
@@ -75,14 +76,17 @@ impl Platform {
                 base,
             ));
         let audit_log = Arc::new(AuditLog::new());
-        let audit_query = query
-            .clone()
-            .with_system_tables(vec![crate::access::audit_log_table(
-                catalog.clone(),
-                audit_log.clone(),
-            )]);
+        let analysis_query = query.clone().on(QueryPool::Analysis);
+        let audit_query =
+            analysis_query
+                .clone()
+                .with_system_tables(vec![crate::access::audit_log_table(
+                    catalog.clone(),
+                    audit_log.clone(),
+                )]);
         Platform {
             query,
+            analysis_query,
             audit_query,
             audit_log,
             tokens: Arc::new(Tokens::default()),
@@ -108,7 +112,13 @@ impl Platform {
         &self.query
     }
 
-    /// The query service that also shows `sys.audit_log` (auditors, admins).
+    /// The query service of analysts' queries (every table but the audit log), on a
+    /// runtime of its own so that heavy analyses do not hold up the platform.
+    pub fn analysis_query_service(&self) -> &QueryService {
+        &self.analysis_query
+    }
+
+    /// The analysts' query service that also shows `sys.audit_log` (auditors, admins).
     pub fn audit_query_service(&self) -> &QueryService {
         &self.audit_query
     }

@@ -609,3 +609,128 @@ fn the_openapi_description_matches_the_server_and_survives_fuzzing() {
         "still up"
     );
 }
+
+/// Parcels of March 2021, `n` of them, all valid.
+fn many_parcels(n: usize) -> String {
+    let mut file = String::from(
+        "运单号,快递公司,方向,服务站编号,村代码,收寄时间,到达县仓时间,妥投时间,资费(元),重量(kg)\n",
+    );
+    for i in 0..n {
+        file.push_str(&format!(
+            "B{i:07},邮政,上行,ST001,441821101001,2021-03-05 09:00:00,2021-03-05 12:00:00,,5.00,1\n"
+        ));
+    }
+    file
+}
+
+#[test]
+fn a_heavy_query_does_not_hold_up_uploads() {
+    let county = County::new();
+    let data = county.data();
+    let t = roles(&data);
+    let server = Server::start(&data, &["--query-slots", "1", "--query-timeout", "30"]);
+    let url = server.url.clone();
+    let analyst = t.analyst.clone();
+    let heavy = std::thread::spawn(move || {
+        Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap()
+            .post(format!("{url}/api/query"))
+            .bearer_auth(analyst)
+            .json(&serde_json::json!({"sql": "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b WHERE (a.value * b.value) % 7 = 3"}))
+            .send()
+            .unwrap()
+            .status()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let response = server
+        .post(
+            "/api/uploads?duty=parcels&period=2021-03&file_name=p.csv",
+            Some(&t.post),
+        )
+        .body(PARCELS)
+        .send()
+        .unwrap();
+    let (code, body) = json(response);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        !heavy.is_finished(),
+        "the upload went through while the query still ran"
+    );
+    assert_eq!(
+        heavy.join().unwrap(),
+        408,
+        "the heavy query hits its time limit"
+    );
+}
+
+#[test]
+fn shutdown_lets_an_upload_in_flight_finish_whole_or_not_at_all() {
+    let county = County::new();
+    let data = county.data();
+    let t = roles(&data);
+    let server = Server::start(&data, &[]);
+    let file = many_parcels(200_000);
+    let url = server.url.clone();
+    let post = t.post.clone();
+    let upload = std::thread::spawn(move || {
+        Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .unwrap()
+            .post(format!(
+                "{url}/api/uploads?duty=parcels&period=2021-03&file_name=big.csv"
+            ))
+            .bearer_auth(post)
+            .body(file)
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let answered = upload.join().unwrap();
+    let rows = ok(sannong(
+        &data,
+        &[
+            "sql",
+            "SELECT count(*) AS n FROM sys.tables WHERE table_name = 'logistics.parcels'",
+            "--format",
+            "csv",
+        ],
+    ));
+    match answered {
+        Ok(200) => {
+            let stored = ok(sannong(
+                &data,
+                &[
+                    "sql",
+                    "SELECT count(*) AS n FROM logistics.parcels",
+                    "--format",
+                    "csv",
+                ],
+            ));
+            assert_eq!(
+                stored.lines().nth(1),
+                Some("200000"),
+                "accepted means every row"
+            );
+        }
+        other => {
+            assert_eq!(
+                rows.lines().nth(1),
+                Some("0"),
+                "{other:?}: nothing half written: {rows}"
+            );
+        }
+    }
+    let verified = ok(sannong(&data, &["audit", "verify"]));
+    assert!(verified.contains("every link verified"), "{verified}");
+}

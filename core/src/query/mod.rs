@@ -2,7 +2,8 @@
 //!
 //! Each query gets a fresh DataFusion session over the catalog (so it sees the latest
 //! committed versions), with a memory pool capped at [`QueryLimits::memory_bytes`] and a
-//! wall-clock limit of [`QueryLimits::timeout`]. Statements are checked by
+//! wall-clock limit of [`QueryLimits::timeout`], on a runtime of its own
+//! ([`query_runtime`]). Statements are checked by
 //! [`read_only::check_read_only`] before planning and planned with DDL, DML and
 //! statements disallowed.
 
@@ -55,12 +56,23 @@ impl QueryResult {
     }
 }
 
+/// Which runtime a service's queries execute on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryPool {
+    /// The platform's own queries: uploads' cross-checks, plugins' lookups, KPIs.
+    Platform,
+    /// Analysts' queries, which may be as heavy as they like without holding up the
+    /// platform's.
+    Analysis,
+}
+
 /// Runs read-only SQL over a catalog.
 #[derive(Debug, Clone)]
 pub struct QueryService {
     catalog: Arc<Catalog>,
     limits: QueryLimits,
     system_tables: Vec<Arc<dyn SystemTable>>,
+    pool: QueryPool,
 }
 
 impl QueryService {
@@ -70,7 +82,14 @@ impl QueryService {
             catalog,
             limits,
             system_tables: Vec::new(),
+            pool: QueryPool::Platform,
         }
+    }
+
+    /// The same service, executing on `pool`.
+    pub fn on(mut self, pool: QueryPool) -> Self {
+        self.pool = pool;
+        self
     }
 
     /// Adds system tables beyond the catalog's own (programme, plugins, audit).
@@ -110,27 +129,39 @@ impl QueryService {
         Ok(ctx)
     }
 
-    /// Runs one read-only statement and collects its rows.
+    /// Runs one read-only statement and collects its rows, on the query runtime (see
+    /// [`query_runtime`]); past the time limit the query is cancelled.
     pub async fn query(&self, sql: &str) -> Result<QueryResult> {
         read_only::check_read_only(sql)?;
         let seconds = self.limits.timeout.as_secs();
-        let run = async {
-            let ctx = self.session().await?;
-            let options = SQLOptions::new()
-                .with_allow_ddl(false)
-                .with_allow_dml(false)
-                .with_allow_statements(false);
-            let frame = ctx
-                .sql_with_options(sql, options)
-                .await
-                .map_err(|e| self.classify(e, true))?;
-            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-            let batches = frame.collect().await.map_err(|e| self.classify(e, false))?;
-            Ok(QueryResult { schema, batches })
-        };
-        tokio::time::timeout(self.limits.timeout, run)
+        let service = self.clone();
+        let sql = sql.to_owned();
+        let task = query_runtime(self.pool)?.spawn(async move { service.run(&sql).await });
+        let abort = task.abort_handle();
+        match tokio::time::timeout(self.limits.timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(Error::Internal(format!("the query task failed: {e}"))),
+            Err(_) => {
+                abort.abort();
+                Err(Error::Timeout { seconds })
+            }
+        }
+    }
+
+    /// Plans and runs one statement (on the query runtime).
+    async fn run(&self, sql: &str) -> Result<QueryResult> {
+        let ctx = self.session().await?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let frame = ctx
+            .sql_with_options(sql, options)
             .await
-            .map_err(|_| Error::Timeout { seconds })?
+            .map_err(|e| self.classify(e, true))?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await.map_err(|e| self.classify(e, false))?;
+        Ok(QueryResult { schema, batches })
     }
 
     /// Turns a DataFusion error into the engine's error, keeping catalog errors whole.
@@ -153,6 +184,29 @@ impl QueryService {
             root => Error::Execution(first_line(&strip_prefixes(&root.to_string()))),
         }
     }
+}
+
+/// The runtime a pool's queries execute on, apart from the one serving requests:
+/// DataFusion's operators keep their threads busy for as long as a query runs, and on
+/// the serving runtime one heavy query would hold up every other request (uploads,
+/// health checks, the timer that cancels it); on the platform's own pool it would hold
+/// up uploads' checks.
+pub fn query_runtime(pool: QueryPool) -> Result<&'static tokio::runtime::Runtime> {
+    type Slot = std::sync::OnceLock<std::io::Result<tokio::runtime::Runtime>>;
+    static PLATFORM: Slot = std::sync::OnceLock::new();
+    static ANALYSIS: Slot = std::sync::OnceLock::new();
+    let (slot, name) = match pool {
+        QueryPool::Platform => (&PLATFORM, "sannong-query"),
+        QueryPool::Analysis => (&ANALYSIS, "sannong-analysis"),
+    };
+    slot.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name(name)
+            .enable_all()
+            .build()
+    })
+    .as_ref()
+    .map_err(|e| Error::Internal(format!("cannot start the query runtime: {e}")))
 }
 
 /// DataFusion prefixes messages with the error's origin ("Error during planning: …");

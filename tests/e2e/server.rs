@@ -259,7 +259,7 @@ fn uploads_over_http_and_what_each_department_sees() {
     let county = County::new();
     let data = county.data();
     let t = roles(&data);
-    let server = Server::start(&data, &["--max-body-mb", "1"]);
+    let server = Server::start(&data, &["--max-body-mb", "1", "--max-upload-rows", "3"]);
     // Multipart, with the duty and period as form fields.
     let form = multipart::Form::new()
         .text("duty", "parcels")
@@ -331,7 +331,7 @@ fn uploads_over_http_and_what_each_department_sees() {
             .send()
             .unwrap(),
     );
-    assert!(error_of(code, &body, StatusCode::NOT_FOUND).contains("nonsense"));
+    assert!(error_of(code, &body, StatusCode::BAD_REQUEST).contains("unknown duty 'nonsense'"));
     let (code, body) = json(
         server
             .post("/api/uploads", Some(&t.post))
@@ -348,6 +348,22 @@ fn uploads_over_http_and_what_each_department_sees() {
             .unwrap(),
     );
     error_of(code, &body, StatusCode::BAD_REQUEST);
+    let (code, body) = json(
+        server
+            .post(
+                "/api/uploads?duty=parcels&period=2021-06&file_name=many.csv",
+                Some(&t.post),
+            )
+            .body(many_parcels(4))
+            .send()
+            .unwrap(),
+    );
+    error_of(code, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.to_string()
+            .contains("more than the limit of 3 data rows"),
+        "{body}"
+    );
     let big = vec![b'x'; 2 << 20];
     let response = server
         .post(
@@ -628,7 +644,7 @@ fn a_heavy_query_does_not_hold_up_uploads() {
     let county = County::new();
     let data = county.data();
     let t = roles(&data);
-    let server = Server::start(&data, &["--query-slots", "1", "--query-timeout", "30"]);
+    let server = Server::start(&data, &["--query-slots", "1", "--query-timeout", "20"]);
     let url = server.url.clone();
     let analyst = t.analyst.clone();
     let heavy = std::thread::spawn(move || {
@@ -638,7 +654,7 @@ fn a_heavy_query_does_not_hold_up_uploads() {
             .unwrap()
             .post(format!("{url}/api/query"))
             .bearer_auth(analyst)
-            .json(&serde_json::json!({"sql": "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b WHERE (a.value * b.value) % 7 = 3"}))
+            .json(&serde_json::json!({"sql": "SELECT count(*) FROM generate_series(1, 10000000) a, generate_series(1, 10000000) b WHERE (a.value * b.value) % 7 = 3"}))
             .send()
             .unwrap()
             .status()

@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Largest request body, in MB.
     #[arg(long, default_value_t = 256)]
     pub max_body_mb: usize,
+    /// Most data rows in one uploaded file.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub max_upload_rows: usize,
     /// Longest a request may take, in seconds (reading its body included).
     #[arg(long, default_value_t = 300)]
     pub request_timeout: u64,
@@ -83,6 +86,7 @@ pub async fn serve(platform: Platform, args: ServeArgs, data: &str) -> anyhow::R
     std::io::stdout().flush()?;
     let config = ServerConfig {
         max_body_bytes: args.max_body_mb.max(1) << 20,
+        max_upload_rows: args.max_upload_rows.max(1),
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         query_slots: args.query_slots,
         upload_slots: args.upload_slots,

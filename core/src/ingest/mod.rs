@@ -256,10 +256,20 @@ fn parse_file(
             return None;
         }
     };
-    let mut problems = Vec::new();
-    let parsed = typed::parse_rows(table.rows, &map, duty, &mut problems, |n| {
-        progress.rows_read(n)
+    let max_rows = request.read.max_rows;
+    let rows = table.rows.enumerate().map(move |(index, row)| {
+        if index < max_rows {
+            row
+        } else {
+            Err(Problem::file(
+                "too-many-rows",
+                format!("文件超过 {max_rows} 行数据的上限，请分开上报"),
+                format!("the file has more than the limit of {max_rows} data rows; split it"),
+            ))
+        }
     });
+    let mut problems = Vec::new();
+    let parsed = typed::parse_rows(rows, &map, duty, &mut problems, |n| progress.rows_read(n));
     found.extend(problems);
     match parsed {
         Ok(rows) => Some(rows),

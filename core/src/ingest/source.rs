@@ -84,6 +84,8 @@ pub struct ReadOptions {
     pub max_cell_bytes: usize,
     /// Largest unpacked size of an XLSX file, in bytes.
     pub max_unpacked_bytes: u64,
+    /// Most data rows accepted in one file.
+    pub max_rows: usize,
 }
 
 impl Default for ReadOptions {
@@ -94,6 +96,7 @@ impl Default for ReadOptions {
             sheet: None,
             max_cell_bytes: 32 * 1024,
             max_unpacked_bytes: 1 << 30,
+            max_rows: 10_000_000,
         }
     }
 }

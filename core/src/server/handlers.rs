@@ -89,6 +89,7 @@ pub async fn upload(
         read: ReadOptions {
             sheet: params.sheet,
             max_unpacked_bytes: state.config.max_unpacked_bytes,
+            max_rows: state.config.max_upload_rows,
             ..ReadOptions::default()
         },
         dry_run: params.dry_run.unwrap_or(false),

@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest unpacked XLSX, in bytes.
     pub max_unpacked_bytes: u64,
+    /// Most data rows in one uploaded file.
+    pub max_upload_rows: usize,
     /// Longest a request may take, reading its body included.
     pub request_timeout: Duration,
     /// Queries running at once.
@@ -60,6 +62,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_body_bytes: 256 << 20,
             max_unpacked_bytes: 1 << 30,
+            max_upload_rows: 10_000_000,
             request_timeout: Duration::from_secs(300),
             query_slots: 4,
             upload_slots: 2,

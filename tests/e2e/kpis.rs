@@ -698,7 +698,8 @@ fn a_broken_programme_is_refused_at_start_naming_file_and_id() {
     let data = county_data();
     let dir = tempfile::tempdir().unwrap();
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalog/programme");
-    let copy = |edit: &dyn Fn(&str, String) -> String| {
+    // The built-in files, with `from` replaced by `to` once in `edited`.
+    let copy = |edited: &str, from: &str, to: &str| {
         for file in [
             "departments.toml",
             "duties.toml",
@@ -706,12 +707,17 @@ fn a_broken_programme_is_refused_at_start_naming_file_and_id() {
             "schedule.toml",
         ] {
             let text = std::fs::read_to_string(source.join(file)).unwrap();
-            std::fs::write(dir.path().join(file), edit(file, text)).unwrap();
+            let text = if file == edited {
+                text.replacen(from, to, 1)
+            } else {
+                text
+            };
+            std::fs::write(dir.path().join(file), text).unwrap();
         }
         dir.path().to_str().unwrap().to_owned()
     };
     // Unchanged, the files give the built-in scorecard.
-    let same = copy(&|_, text| text);
+    let same = copy("", "", "");
     let kpis = scorecard(&data, &["--programme", &same]);
     let built_in = scorecard(&data, &[]);
     for (id, kpi) in &kpis {
@@ -720,39 +726,29 @@ fn a_broken_programme_is_refused_at_start_naming_file_and_id() {
         assert!((a - b).abs() < 1e-9, "{id}: {a} vs {b}");
     }
     // A KPI whose SQL names a column that does not exist.
-    let typo = copy(&|file, text| {
-        if file == "kpis.toml" {
-            text.replacen("sum(transaction_value)", "sum(transaction_valu)", 1)
-        } else {
-            text
-        }
-    });
+    let typo = copy(
+        "kpis.toml",
+        "sum(transaction_value)",
+        "sum(transaction_valu)",
+    );
     let err = failure(sannong(&data, &["--programme", &typo, "kpi"]));
     assert!(
         err.contains("kpis.toml") && err.contains("KPI 'T4' does not plan"),
         "{err}"
     );
     // A duty owed by a department that is not in departments.toml.
-    let unknown = copy(&|file, text| {
-        if file == "duties.toml" {
-            text.replacen("department = \"post\"", "department = \"courier\"", 1)
-        } else {
-            text
-        }
-    });
+    let unknown = copy(
+        "duties.toml",
+        "department = \"post\"",
+        "department = \"courier\"",
+    );
     let err = failure(sannong(&data, &["--programme", &unknown, "tables"]));
     assert!(
         err.contains("duties.toml") && err.contains("unknown department 'courier'"),
         "{err}"
     );
     // Two milestones with one id.
-    let twice = copy(&|file, text| {
-        if file == "schedule.toml" {
-            text.replacen("id = \"M2\"", "id = \"M1\"", 1)
-        } else {
-            text
-        }
-    });
+    let twice = copy("schedule.toml", "id = \"M2\"", "id = \"M1\"");
     let err = failure(sannong(&data, &["--programme", &twice, "milestones"]));
     assert!(
         err.contains("schedule.toml") && err.contains("'M1' is defined twice"),

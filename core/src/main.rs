@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     }));
     let args = cli::Cli::parse();
     let serving = matches!(args.command, cli::Command::Serve(_));
-    cli::init_logging(args.verbose, serving);
+    cli::init_logging(args.verbose, serving, args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -33,7 +33,7 @@ impl Server {
             .env("SANNONG_CACHE_DIR", crate::cli::test_home().join("cache"))
             .env("SANNONG_CONFIG_DIR", crate::cli::test_home().join("config"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(Self::log_of(data)).unwrap())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -53,6 +53,11 @@ impl Server {
                 .build()
                 .unwrap(),
         }
+    }
+
+    /// Where the server's log (stderr) goes.
+    pub fn log_of(data: &Path) -> PathBuf {
+        data.with_extension("server.log")
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> RequestBuilder {
@@ -749,4 +754,37 @@ fn shutdown_lets_an_upload_in_flight_finish_whole_or_not_at_all() {
     }
     let verified = ok(sannong(&data, &["audit", "verify"]));
     assert!(verified.contains("every link verified"), "{verified}");
+}
+
+#[test]
+fn requests_are_logged_as_json_with_their_request_id() {
+    let county = County::new();
+    let data = county.data();
+    let server = Server::start(&data, &["--log-format", "json"]);
+    let response = server
+        .get("/api/health", None)
+        .header("x-request-id", "req-4711")
+        .send()
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "req-4711");
+    let generated = server.get("/api/health", None).send().unwrap();
+    assert!(!generated.headers()["x-request-id"].is_empty());
+    let log_path = Server::log_of(&data);
+    let line = (0..50)
+        .find_map(|_| {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let found = log
+                .lines()
+                .find(|l| l.contains("req-4711"))
+                .map(str::to_owned);
+            if found.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            found
+        })
+        .unwrap_or_else(|| panic!("no log line with the request id in {log_path:?}"));
+    let entry: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(entry["span"]["request_id"], "req-4711", "{entry}");
+    assert_eq!(entry["span"]["path"], "/api/health", "{entry}");
 }

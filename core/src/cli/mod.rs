@@ -56,6 +56,16 @@ pub struct Cli {
     #[arg(long, global = true, env = "SANNONG_PROGRAMME")]
     pub programme: Option<std::path::PathBuf>,
 
+    /// How log lines are written: text, or one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "SANNONG_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+
     /// Log more (repeat for more detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -221,9 +231,19 @@ pub enum ManifestFormat {
     Json,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum LogFormat {
+    /// Readable text.
+    #[default]
+    Text,
+    /// One JSON object per line (for log collectors), with the span's fields.
+    Json,
+}
+
 /// Sets up logging to stderr: warnings by default, more with `-v`.
 /// A server logs each request (method, path, status, latency, request id) at info.
-pub fn init_logging(verbose: u8, serving: bool) {
+pub fn init_logging(verbose: u8, serving: bool, format: LogFormat) {
     // Dependencies stay quiet unless asked: their warnings (e.g. the AWS SDK probing for
     // instance credentials) are not the user's business; our errors are printed anyway.
     let default = match verbose {
@@ -234,10 +254,13 @@ pub fn init_logging(verbose: u8, serving: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SANNONG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
 }
 
 /// The local user, for the audit log.

@@ -48,7 +48,10 @@ impl Server {
         Server {
             child,
             url,
+            // A fresh connection per request: after a refused oversize body the server
+            // closes the connection, which a pooled client would try to reuse.
             client: Client::builder()
+                .pool_max_idle_per_host(0)
                 .timeout(Duration::from_secs(120))
                 .build()
                 .unwrap(),

@@ -70,13 +70,14 @@ impl Platform {
         outcome
     }
 
-    /// The department owing a duty (from the plugin serving it, or the programme), if
-    /// the duty is known at all.
+    /// The department owing a duty (the programme's, else that of the plugin serving a
+    /// duty the programme does not define), if the duty is known at all.
     async fn duty_department(&self, duty: &str) -> Option<String> {
-        if let Ok((plugin, _)) = registry::for_duty(self.catalog(), duty).await {
-            return Some(plugin.manifest.department.id);
+        if let Some(defined) = self.programme().duty(duty) {
+            return Some(defined.department.clone());
         }
-        self.programme().duty(duty).map(|d| d.department.clone())
+        let (plugin, _) = registry::for_duty(self.catalog(), duty).await.ok()?;
+        Some(plugin.manifest.department.id)
     }
 
     /// Uploads as `actor`: only to its own department's duties.

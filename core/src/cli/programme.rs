@@ -83,6 +83,7 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
 
 /// `sannong kpi`.
 pub async fn kpi(platform: &Platform, args: KpiArgs) -> anyhow::Result<()> {
+    platform.check_programme().await?;
     if let Some(id) = &args.explain {
         return explain(platform, id, &args).await;
     }
@@ -185,6 +186,7 @@ pub async fn report(platform: &Platform, args: ReportArgs) -> anyhow::Result<()>
             args.out.display()
         ),
     };
+    platform.check_programme().await?;
     let report = platform.self_evaluation(args.year, args.as_of).await?;
     let bytes = render(&report)?;
     std::fs::write(&args.out, bytes)

@@ -75,6 +75,7 @@ pub async fn serve(platform: Platform, args: ServeArgs, data: &str) -> anyhow::R
         super::load_demo(&platform, data, sample_county::Options::default()).await?;
         demo_tokens(&platform).await?;
     }
+    platform.check_programme().await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

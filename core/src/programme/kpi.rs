@@ -301,7 +301,7 @@ pub async fn explain(
                 QueryResult { schema, batches }
             }
             // A table nobody has reported yet fed nothing.
-            Err(e) if e.to_string().contains("not found") => QueryResult {
+            Err(e) if crate::query::is_missing_table(&e) => QueryResult {
                 schema: Arc::new(arrow::datatypes::Schema::empty()),
                 batches: Vec::new(),
             },

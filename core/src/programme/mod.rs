@@ -45,7 +45,6 @@ impl Platform {
         year: i32,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Vec<kpi::KpiValue>> {
-        self.check_programme().await?;
         kpi::scorecard(self.query_service(), self.programme(), year, as_of).await
     }
 
@@ -55,7 +54,6 @@ impl Platform {
         year: i32,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Vec<kpi::KpiTrend>> {
-        self.check_programme().await?;
         kpi::trend(self.query_service(), self.programme(), year, as_of).await
     }
 
@@ -100,7 +98,8 @@ impl Platform {
     }
 
     /// Checks that every KPI's SQL plans against the tables the installed plugins
-    /// declare; the error names the KPI.
+    /// declare; the error names the KPI. Run once when a command or the server starts,
+    /// not on every evaluation.
     pub async fn check_programme(&self) -> Result<()> {
         use arrow::datatypes::{DataType, Field, Schema};
         let mut tables = Vec::new();

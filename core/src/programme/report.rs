@@ -97,7 +97,7 @@ fn milestone_status(status: &str) -> &'static str {
 async fn rows_of(session: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
     let frame = match session.sql(sql).await {
         Ok(frame) => frame,
-        Err(e) if e.to_string().contains("not found") => return Ok(Vec::new()),
+        Err(e) if crate::query::is_missing_table(&e) => return Ok(Vec::new()),
         Err(e) => {
             return Err(Error::Execution(format!(
                 "self-evaluation: {}",

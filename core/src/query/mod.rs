@@ -209,6 +209,11 @@ pub fn query_runtime(pool: QueryPool) -> Result<&'static tokio::runtime::Runtime
     .map_err(|e| Error::Internal(format!("cannot start the query runtime: {e}")))
 }
 
+/// Whether planning failed because a table does not exist (yet): nobody has reported it.
+pub fn is_missing_table(e: &DataFusionError) -> bool {
+    matches!(e.find_root(), DataFusionError::Plan(message) if message.contains("not found"))
+}
+
 /// DataFusion prefixes messages with the error's origin ("Error during planning: …");
 /// users need the message, not the origin.
 fn strip_prefixes(message: &str) -> String {

@@ -10,9 +10,18 @@ step "Rust toolchain and targets (rust-toolchain.toml)"
 rustup toolchain install >/dev/null
 rustup show active-toolchain
 
-step "Python tools the tests drive (schemathesis fuzzes the HTTP API)"
-python3 -m pip install --quiet --disable-pip-version-check schemathesis
+step "Python tools the tests drive (schemathesis fuzzes the HTTP API; psycopg is a PostgreSQL client)"
+python3 -m pip install --quiet --disable-pip-version-check schemathesis "psycopg[binary]"
 schemathesis --version
+
+step "Browser and fonts the web page test drives (chromium, a CJK font), and its node packages"
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei"; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+fi
+chromium --version 2>/dev/null || true
+npm ci --prefix tests/web --silent --no-audit --no-fund
 
 step "Formatting"
 cargo fmt --all --check

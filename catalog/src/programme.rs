@@ -101,6 +101,10 @@ pub struct KpiDefinition {
     /// The rows it aggregates.
     #[serde(default)]
     pub sources: Vec<KpiSource>,
+    /// The same KPI town by town, for those that have a breakdown: one row per town
+    /// with `town` and `value` (and the optional columns of `sql`).
+    #[serde(default)]
+    pub by_town: Option<String>,
 }
 
 /// A phase of the programme.

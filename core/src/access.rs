@@ -136,6 +136,17 @@ impl Platform {
         .await
     }
 
+    /// A session over the tables `actor` may query, to plan a statement in (nothing is
+    /// run or recorded: running goes through [`Platform::query_as`]).
+    pub async fn session_as(&self, actor: &Actor) -> Result<datafusion::prelude::SessionContext> {
+        actor.check_query()?;
+        if actor.may_read_audit_log() {
+            self.audit_query_service().session().await
+        } else {
+            self.analysis_query_service().session().await
+        }
+    }
+
     /// Installs a plugin as `actor` (admins only).
     pub async fn install_plugin_as(
         &self,

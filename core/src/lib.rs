@@ -6,7 +6,9 @@
 //! - [`query`]: read-only SQL through DataFusion with limits;
 //! - [`plugin`]: department plugins, sandboxed WebAssembly components;
 //! - [`programme`]: KPIs against targets, duty timeliness, milestones, the self-evaluation;
-//! - [`server`]: the HTTP API over all of it;
+//! - [`server`]: the HTTP API and web pages over all of it;
+//! - [`postgres`], [`flight`]: the PostgreSQL wire protocol and Arrow Flight SQL, for
+//!   analysts' own tools;
 //! - [`secrets`]: the platform's keys (pseudonyms of personal data);
 //! - [`output`]: results as table, CSV, JSON or NDJSON;
 //! - [`demo`]: the synthetic sample county;
@@ -18,10 +20,12 @@ pub mod access;
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod flight;
 pub mod ingest;
 pub mod output;
 pub mod platform;
 pub mod plugin;
+pub mod postgres;
 pub mod programme;
 pub mod query;
 pub mod secrets;

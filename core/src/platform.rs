@@ -76,7 +76,10 @@ impl Platform {
                 base,
             ));
         let audit_log = Arc::new(AuditLog::new());
-        let analysis_query = query.clone().on(QueryPool::Analysis);
+        let analysis_query = query
+            .clone()
+            .on(QueryPool::Analysis)
+            .with_postgres_catalog();
         let audit_query =
             analysis_query
                 .clone()

@@ -82,6 +82,17 @@ fn growth(current: f64, baseline: f64) -> f64 {
     current / baseline - 1.0
 }
 
+fn meets(value: f64, op: &str, target: f64) -> bool {
+    match op {
+        ">" => value > target,
+        ">=" => value >= target,
+        "<=" => value <= target,
+        "<" => value < target,
+        "=" => (value - target).abs() < 1e-9,
+        other => panic!("operator {other}"),
+    }
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
     let (sum, n) = values.fold((0.0, 0.0), |(s, n), v| (s + v, n + 1.0));
     sum / n
@@ -293,15 +304,7 @@ fn kpis_of_the_sample_county_match_values_computed_from_the_raw_rows() {
             (got - want).abs() <= 1e-9 * want.abs().max(1.0),
             "{id}: the platform says {got}, the raw rows say {want}"
         );
-        let op = text(&kpi["op"]);
-        let target = kpi["target"].as_f64().unwrap();
-        let met = match op {
-            ">" => got > target,
-            ">=" => got >= target,
-            "<=" => got <= target,
-            "=" => (got - target).abs() < 1e-9,
-            other => panic!("{id}: operator {other}"),
-        };
+        let met = meets(got, text(&kpi["op"]), number(&kpi["target"]));
         assert_eq!(
             text(&kpi["status"]),
             if met { "met" } else { "not_met" },
@@ -363,6 +366,50 @@ fn the_monthly_trend_ends_at_the_years_value() {
         t9.windows(2).all(|w| w[0] <= w[1]),
         "a cumulative count never falls: {t9:?}"
     );
+}
+
+#[test]
+fn the_town_breakdown_adds_up_to_the_county() {
+    let data = county_data();
+    let kpis = scorecard(&data, &[]);
+    let towns = json_of(&data, &["kpi", "--by-town", "--format", "json"]);
+    let towns = towns.as_array().unwrap();
+    let of = |id: &str| -> Vec<&Value> { towns.iter().filter(|t| t["id"] == id).collect() };
+    let names: HashSet<String> = rows(&data, "SELECT DISTINCT town FROM admin.villages")
+        .iter()
+        .map(|r| text(&r["town"]).to_owned())
+        .collect();
+    assert_eq!(names.len(), 6, "six towns");
+    for id in ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T16"] {
+        let rows = of(id);
+        let seen: HashSet<String> = rows.iter().map(|r| text(&r["town"]).to_owned()).collect();
+        assert_eq!(seen, names, "{id}: every town once");
+        // Counts and sums of the towns add up to the county's.
+        let county = &kpis[id];
+        for field in ["numerator", "denominator", "current", "baseline"] {
+            if let Some(total) = county[field].as_f64() {
+                let sum: f64 = rows.iter().map(|r| r[field].as_f64().unwrap_or(0.0)).sum();
+                assert!(
+                    (sum - total).abs() <= 1e-6 * total.abs().max(1.0),
+                    "{id} {field}: towns add to {sum}, the county has {total}"
+                );
+            }
+        }
+        for row in &rows {
+            let expected = match row["value"].as_f64() {
+                None => "no_data",
+                Some(v) if meets(v, text(&county["op"]), number(&county["target"])) => "met",
+                Some(_) => "not_met",
+            };
+            assert_eq!(text(&row["status"]), expected, "{id}: {row}");
+        }
+    }
+    // Growth in a town is its own year over its own baseline.
+    for row in of("T4") {
+        let (c, b) = (number(&row["current"]), number(&row["baseline"]));
+        assert!((number(&row["value"]) - growth(c, b)).abs() < 1e-9, "{row}");
+    }
+    assert!(of("T9").is_empty(), "T9 has no town breakdown");
 }
 
 #[test]

@@ -6,11 +6,14 @@
 //! - `kpis`: KPIs, duty timeliness, milestones and the self-evaluation;
 //! - `plugins`: the plugin sandbox with real components (example and hostile plugins);
 //! - `uploads`: department files through `sannong upload`;
-//! - `server`: the HTTP API of `sannong serve`, with every role.
+//! - `server`: the HTTP API of `sannong serve`, with every role;
+//! - `connect`: analysts' own tools — psql, psycopg and ADBC over the PostgreSQL
+//!   protocol and Arrow Flight SQL.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod cli;
+mod connect;
 mod departments;
 mod fixture;
 mod kpis;

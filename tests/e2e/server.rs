@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use calamine::Reader;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, multipart};
 use serde_json::Value;
@@ -19,6 +20,10 @@ use crate::uploads::County;
 pub struct Server {
     child: Child,
     pub url: String,
+    /// The PostgreSQL wire protocol's `host:port`.
+    pub pg_addr: String,
+    /// Arrow Flight SQL's `host:port`.
+    pub flight_addr: String,
     client: Client,
 }
 
@@ -27,7 +32,8 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sannong"))
             .arg("--data")
             .arg(data)
-            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(["serve", "--addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0"])
+            .args(["--flight-addr", "127.0.0.1:0"])
             .args(extra)
             .env_remove("SANNONG_DATA")
             .env("SANNONG_CACHE_DIR", crate::cli::test_home().join("cache"))
@@ -37,8 +43,15 @@ impl Server {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut pg_addr, mut flight_addr) = (String::new(), String::new());
         let url = loop {
             let line = lines.next().expect("the server prints its URL").unwrap();
+            if let Some(rest) = line.split("postgresql://").nth(1) {
+                pg_addr = rest.split('/').next().unwrap().to_owned();
+            }
+            if let Some(rest) = line.split("grpc://").nth(1) {
+                flight_addr = rest.split_whitespace().next().unwrap().to_owned();
+            }
             if let Some(rest) = line.split("on http://").nth(1) {
                 break format!("http://{}", rest.split_whitespace().next().unwrap());
             }
@@ -48,6 +61,8 @@ impl Server {
         Server {
             child,
             url,
+            pg_addr,
+            flight_addr,
             // A fresh connection per request: after a refused oversize body the server
             // closes the connection, which a pooled client would try to reuse.
             client: Client::builder()
@@ -169,6 +184,8 @@ fn every_role_against_every_endpoint() {
         ("/api/submissions", [401, 200, 200, 200, 200]),
         ("/api/kpis", [401, 200, 200, 200, 200]),
         ("/api/kpis/T1/explain", [401, 200, 200, 200, 200]),
+        ("/api/kpis/towns", [401, 200, 200, 200, 200]),
+        ("/api/duties/parcels/template", [401, 200, 200, 200, 200]),
         ("/api/duties", [401, 200, 200, 200, 200]),
         ("/api/milestones", [401, 200, 200, 200, 200]),
         ("/api/plugins", [401, 200, 200, 200, 200]),
@@ -317,6 +334,44 @@ fn uploads_over_http_and_what_each_department_sees() {
         server.get(&path, Some(&t.towns)).send().unwrap().status(),
         403
     );
+    // … and download them as a workbook to fix the file by.
+    let file = server
+        .get(&format!("{path}/problems"), Some(&t.post))
+        .send()
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    let disposition = file.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.contains("p_%E9%97%AE%E9%A2%98.xlsx"),
+        "{disposition}"
+    );
+    let bytes = file.bytes().unwrap();
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = workbook.worksheet_range_at(0).unwrap().unwrap();
+    assert_eq!(
+        sheet.height(),
+        problems.len() + 1,
+        "a header and one row per problem"
+    );
+    let csv = server
+        .get(&format!("{path}/problems?format=csv"), Some(&t.post))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(csv.contains("ST999") && csv.contains("服务站编号"), "{csv}");
+    assert_eq!(
+        server
+            .get(&format!("{path}/problems"), Some(&t.towns))
+            .send()
+            .unwrap()
+            .status(),
+        403
+    );
     let (_, listed) = json(
         server
             .get("/api/submissions", Some(&t.towns))
@@ -399,6 +454,123 @@ fn uploads_over_http_and_what_each_department_sees() {
         outcomes.contains(&"accepted") && outcomes.contains(&"refused"),
         "{outcomes:?}"
     );
+}
+
+#[test]
+fn the_web_pages_and_blank_templates_are_served() {
+    let county = County::new();
+    let data = county.data();
+    let analyst = token(&data, "analyst");
+    let server = Server::start(&data, &[]);
+    // The pages come from the binary, with a policy that allows only its own scripts.
+    let page = server.get("/", None).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(page.text().unwrap().contains("/assets/app.js"));
+    for asset in ["app.js", "app.css", "i18n.js", "charts.js", "favicon.svg"] {
+        let response = server
+            .get(&format!("/assets/{asset}"), None)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(!response.bytes().unwrap().is_empty(), "{asset}");
+    }
+    assert_eq!(
+        server
+            .get("/assets/../Cargo.toml", None)
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        server
+            .get("/assets/nothing.js", None)
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    // A duty's blank template: its Chinese headers in order, and a sheet explaining them.
+    let (_, manifest) = json(
+        server
+            .get("/api/plugins/post", Some(&analyst))
+            .send()
+            .unwrap(),
+    );
+    let duty = manifest["duties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "parcels")
+        .unwrap();
+    let headers: Vec<&str> = duty["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["header_zh"].as_str().unwrap())
+        .collect();
+    let response = server
+        .get("/api/duties/parcels/template", Some(&analyst))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.contains("parcels_%E6%A8%A1%E6%9D%BF.xlsx"),
+        "{disposition}"
+    );
+    let bytes = response.bytes().unwrap();
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    assert_eq!(workbook.sheet_names()[1], "说明");
+    let blank = workbook.worksheet_range_at(0).unwrap().unwrap();
+    let first_row: Vec<String> = blank
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(first_row, headers);
+    assert_eq!(blank.height(), 1, "blank: headers only");
+    let notes = workbook.worksheet_range("说明").unwrap();
+    assert_eq!(notes.height(), headers.len() + 1);
+    assert!(
+        notes
+            .rows()
+            .any(|r| r[1] == "fee_yuan" && r[2].to_string().contains("2 位小数")),
+        "the notes give each column's type"
+    );
+    let (code, body) = json(
+        server
+            .get("/api/duties/nonsense/template", Some(&analyst))
+            .send()
+            .unwrap(),
+    );
+    assert!(error_of(code, &body, StatusCode::NOT_FOUND).contains("nonsense"));
+    // The town breakdown over HTTP is the command's.
+    let (code, towns) = json(
+        server
+            .get("/api/kpis/towns", Some(&analyst))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(code, 200, "{towns}");
+    let t16 = towns
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "T16")
+        .unwrap();
+    assert_eq!(t16["towns"].as_array().unwrap().len(), 6, "{t16}");
 }
 
 #[test]

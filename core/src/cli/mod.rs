@@ -124,7 +124,7 @@ pub enum Command {
     #[command(subcommand)]
     Audit(server::AuditCommand),
     /// Every KPI (T1–T16) for a year against its target; --trend month by month;
-    /// --explain one KPI's SQL and the submissions it aggregated.
+    /// --by-town town by town; --explain one KPI's SQL and the submissions it aggregated.
     Kpi(programme::KpiArgs),
     /// Reporting duties: each department's completeness and timeliness, or (--periods)
     /// every duty's periods as on time, late, missing or not yet due.

@@ -23,6 +23,9 @@ pub struct KpiArgs {
     /// Each KPI month by month through the year.
     #[arg(long, conflicts_with = "explain")]
     pub trend: bool,
+    /// The KPIs that have a town breakdown, town by town.
+    #[arg(long, conflicts_with_all = ["explain", "trend"])]
+    pub by_town: bool,
     /// Print one KPI's SQL, its value and the submissions whose rows it aggregated.
     #[arg(long, value_name = "KPI")]
     pub explain: Option<String>,
@@ -90,6 +93,10 @@ pub async fn kpi(platform: &Platform, args: KpiArgs) -> anyhow::Result<()> {
     if args.trend {
         let trends = platform.kpi_trend(args.year, args.as_of).await?;
         return print(&tables::result(tables::trend_rows(&trends))?, args.format);
+    }
+    if args.by_town {
+        let towns = platform.kpis_by_town(args.year, args.as_of).await?;
+        return print(&tables::result(tables::town_rows(&towns))?, args.format);
     }
     let values = platform.kpis(args.year, args.as_of).await?;
     let rows = match args.format {

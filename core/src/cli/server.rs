@@ -18,6 +18,14 @@ pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the URL is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
+    /// Address of the PostgreSQL wire protocol (psql, DBeaver, psycopg…; the password
+    /// is a token), or `off`.
+    #[arg(long, default_value = "127.0.0.1:5433")]
+    pub pg_addr: String,
+    /// Address of Arrow Flight SQL (ADBC, pyarrow; `authorization: Bearer <token>`), or
+    /// `off`.
+    #[arg(long, default_value = "127.0.0.1:8815")]
+    pub flight_addr: String,
     /// Load the sample county first (idempotent) and print demo tokens.
     #[arg(long)]
     pub demo: bool,
@@ -80,6 +88,36 @@ pub async fn serve(platform: Platform, args: ServeArgs, data: &str) -> anyhow::R
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
+    if args.pg_addr != "off" {
+        let pg = tokio::net::TcpListener::bind(&args.pg_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (--pg-addr)", args.pg_addr))?;
+        let pg_addr = pg.local_addr()?;
+        println!(
+            "PostgreSQL wire protocol on postgresql://{pg_addr}/sannong (password: a token; see docs/connect.md)"
+        );
+        let platform = platform.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sannong::postgres::serve(pg, platform).await {
+                tracing::error!("the PostgreSQL listener stopped: {e}");
+            }
+        });
+    }
+    if args.flight_addr != "off" {
+        let flight = tokio::net::TcpListener::bind(&args.flight_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (--flight-addr)", args.flight_addr))?;
+        println!(
+            "Arrow Flight SQL on grpc://{} (authorization: Bearer <token>; see docs/connect.md)",
+            flight.local_addr()?
+        );
+        let platform = platform.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sannong::flight::serve(flight, platform).await {
+                tracing::error!("the Flight SQL listener stopped: {e}");
+            }
+        });
+    }
     println!(
         "sannong serving {data} on http://{addr} (API description: http://{addr}/api/openapi.json)"
     );

@@ -22,6 +22,7 @@ pub mod cross;
 pub mod log;
 pub mod problems;
 pub mod source;
+pub mod template;
 pub mod text;
 pub mod typed;
 

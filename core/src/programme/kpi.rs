@@ -152,11 +152,7 @@ async fn evaluate_one(ctx: &SessionContext, kpi: &KpiDefinition, window: Window)
     };
     let get = |name: &str| batch.as_ref().and_then(|b| column(b, name));
     let value = get("value");
-    let status = match value {
-        None => "no_data",
-        Some(v) if meets(v, &kpi.op, kpi.target) => "met",
-        Some(_) => "not_met",
-    };
+    let status = status_of(value, kpi);
     KpiValue {
         id: kpi.id.clone(),
         name_zh: kpi.name_zh.clone(),
@@ -189,6 +185,99 @@ pub async fn scorecard(
         values.push(evaluate_one(&ctx, kpi, Window::year(year)).await);
     }
     Ok(values)
+}
+
+/// A KPI in one town.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TownValue {
+    /// The town.
+    pub town: String,
+    /// The KPI's value there (`None`: no data).
+    pub value: Option<f64>,
+    /// `met`, `not_met` or `no_data`, against the county's target.
+    pub status: &'static str,
+    /// The year's figure, for growths.
+    pub current: Option<f64>,
+    /// The baseline year's figure, for growths.
+    pub baseline: Option<f64>,
+    /// Numerator, for ratios.
+    pub numerator: Option<f64>,
+    /// Denominator, for ratios.
+    pub denominator: Option<f64>,
+}
+
+/// A KPI town by town.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KpiByTown {
+    /// Id.
+    pub id: String,
+    /// One entry per town, in the order of the towns' names.
+    pub towns: Vec<TownValue>,
+}
+
+/// Every KPI that has a town breakdown, town by town, for `year`.
+pub async fn by_town(
+    query: &QueryService,
+    programme: &Programme,
+    year: i32,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Vec<KpiByTown>> {
+    let ctx = session(query, as_of).await?;
+    let window = Window::year(year);
+    let mut breakdowns = Vec::new();
+    for kpi in &programme.kpis {
+        let Some(sql) = &kpi.by_town else { continue };
+        let batches = match ctx.sql(&window.fill(sql)).await {
+            Ok(frame) => frame
+                .collect()
+                .await
+                .map_err(|e| Error::Execution(format!("{} by town: {e}", kpi.id)))?,
+            // A table nobody has reported yet: no town has data.
+            Err(e) if crate::query::is_missing_table(&e) => Vec::new(),
+            Err(e) => return Err(Error::Execution(format!("{} by town: {e}", kpi.id))),
+        };
+        let mut towns = Vec::new();
+        for batch in &batches {
+            let names = arrow::compute::cast(
+                batch.column_by_name("town").ok_or_else(|| {
+                    Error::Programme(format!(
+                        "kpis.toml: by_town of {} has no `town` column",
+                        kpi.id
+                    ))
+                })?,
+                &DataType::Utf8,
+            )
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            let names = names.as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                let one = batch.slice(row, 1);
+                let get = |name: &str| column(&one, name);
+                let value = get("value");
+                towns.push(TownValue {
+                    town: names.value(row).to_owned(),
+                    value,
+                    status: status_of(value, kpi),
+                    current: get("current"),
+                    baseline: get("baseline"),
+                    numerator: get("numerator"),
+                    denominator: get("denominator"),
+                });
+            }
+        }
+        breakdowns.push(KpiByTown {
+            id: kpi.id.clone(),
+            towns,
+        });
+    }
+    Ok(breakdowns)
+}
+
+fn status_of(value: Option<f64>, kpi: &KpiDefinition) -> &'static str {
+    match value {
+        None => "no_data",
+        Some(v) if meets(v, &kpi.op, kpi.target) => "met",
+        Some(_) => "not_met",
+    }
 }
 
 /// One point of a KPI's monthly trend.
@@ -336,7 +425,6 @@ pub async fn check_plans(
     }
     let known: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
     for kpi in &programme.kpis {
-        let sql = Window::year(2021).fill(&kpi.sql);
         let uses_unknown = kpi
             .sources
             .iter()
@@ -344,12 +432,17 @@ pub async fn check_plans(
         if uses_unknown {
             continue;
         }
-        if let Err(e) = ctx.state().create_logical_plan(&sql).await {
-            return Err(Error::Programme(format!(
-                "kpis.toml: the SQL of KPI '{}' does not plan: {}",
-                kpi.id,
-                sannong_catalog::one_line(&e.to_string())
-            )));
+        let queries = std::iter::once(("SQL", &kpi.sql))
+            .chain(kpi.by_town.iter().map(|s| ("by_town SQL", s)));
+        for (what, sql) in queries {
+            let sql = Window::year(2021).fill(sql);
+            if let Err(e) = ctx.state().create_logical_plan(&sql).await {
+                return Err(Error::Programme(format!(
+                    "kpis.toml: the {what} of KPI '{}' does not plan: {}",
+                    kpi.id,
+                    sannong_catalog::one_line(&e.to_string())
+                )));
+            }
         }
     }
     Ok(())

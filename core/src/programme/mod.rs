@@ -67,6 +67,15 @@ impl Platform {
         kpi::explain(self.query_service(), self.programme(), id, year, as_of).await
     }
 
+    /// The KPIs that have a town breakdown, town by town.
+    pub async fn kpis_by_town(
+        &self,
+        year: i32,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Vec<kpi::KpiByTown>> {
+        kpi::by_town(self.query_service(), self.programme(), year, as_of).await
+    }
+
     /// Every duty's periods as of `as_of` (a Beijing date).
     pub async fn duty_status(&self, as_of: NaiveDate) -> Result<Vec<duties::DutyPeriod>> {
         let submissions = crate::ingest::log::submissions(self.catalog()).await?;

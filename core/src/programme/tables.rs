@@ -368,6 +368,23 @@ pub fn trend_rows(t: &[kpi::KpiTrend]) -> BatchBuilder {
         .text("trend", points.iter().map(|(t, _)| Some(t.trend.as_str())))
 }
 
+/// KPIs town by town: one row per KPI and town.
+pub fn town_rows(t: &[kpi::KpiByTown]) -> BatchBuilder {
+    let towns: Vec<(&kpi::KpiByTown, &kpi::TownValue)> = t
+        .iter()
+        .flat_map(|k| k.towns.iter().map(move |v| (k, v)))
+        .collect();
+    BatchBuilder::default()
+        .text("id", towns.iter().map(|(k, _)| Some(k.id.as_str())))
+        .text("town", towns.iter().map(|(_, v)| Some(v.town.as_str())))
+        .float("value", towns.iter().map(|(_, v)| v.value))
+        .text("status", towns.iter().map(|(_, v)| Some(v.status)))
+        .float("current", towns.iter().map(|(_, v)| v.current))
+        .float("baseline", towns.iter().map(|(_, v)| v.baseline))
+        .float("numerator", towns.iter().map(|(_, v)| v.numerator))
+        .float("denominator", towns.iter().map(|(_, v)| v.denominator))
+}
+
 /// Finished rows as a query result, for the output formats.
 pub fn result(rows: BatchBuilder) -> crate::Result<crate::query::QueryResult> {
     let schema = rows.schema();

@@ -9,6 +9,8 @@
 
 pub mod read_only;
 
+pub use read_only::check_read_only;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +75,7 @@ pub struct QueryService {
     limits: QueryLimits,
     system_tables: Vec<Arc<dyn SystemTable>>,
     pool: QueryPool,
+    postgres_catalog: bool,
 }
 
 impl QueryService {
@@ -83,7 +86,15 @@ impl QueryService {
             limits,
             system_tables: Vec::new(),
             pool: QueryPool::Platform,
+            postgres_catalog: false,
         }
+    }
+
+    /// The same service, its sessions also carrying PostgreSQL's `pg_catalog` tables
+    /// and functions, which tools connecting over the wire protocol read.
+    pub fn with_postgres_catalog(mut self) -> Self {
+        self.postgres_catalog = true;
+        self
     }
 
     /// The same service, executing on `pool`.
@@ -126,6 +137,14 @@ impl QueryService {
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         register_catalog(&ctx, self.catalog.clone(), self.system_tables.clone(), at).await?;
+        if self.postgres_catalog {
+            datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog(
+                &ctx,
+                SQL_CATALOG,
+                datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
+            )
+            .map_err(|e| Error::Internal(format!("cannot set up pg_catalog: {e}")))?;
+        }
         Ok(ctx)
     }
 

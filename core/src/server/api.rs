@@ -203,6 +203,29 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "get",
+        path: "/api/submissions/{id}/problems",
+        summary: "A submission's problems as a file to fix the upload by (XLSX by default)",
+        roles: "its department, analyst, auditor, admin",
+        params: &[
+            path("id", "Submission id"),
+            query(
+                "format",
+                "string",
+                "xlsx (default), csv, json, arrow or parquet",
+            ),
+        ],
+        body: Body::None,
+        responses: &[
+            (200, "The problems"),
+            (400, "Unknown format"),
+            AUTH,
+            ROLE,
+            (404, "No such submission"),
+        ],
+        route: || get(h::submission_problems_file),
+    },
+    Endpoint {
+        method: "get",
         path: "/api/query",
         summary: "Read-only SQL; results as JSON, CSV, Arrow IPC stream, Parquet or XLSX (format= or Accept)",
         roles: "analyst, auditor (also sys.audit_log), admin",
@@ -296,6 +319,16 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "get",
+        path: "/api/kpis/towns",
+        summary: "The KPIs that have a town breakdown, town by town",
+        roles: ANY,
+        params: &[YEAR, AS_OF],
+        body: Body::None,
+        responses: &[(200, "KPIs by town"), (400, "Bad year or date"), AUTH],
+        route: || get(h::kpis_by_town),
+    },
+    Endpoint {
+        method: "get",
         path: "/api/duties",
         summary: "Duty timeliness and completeness by department, or every period (periods=true); a department sees its own",
         roles: ANY,
@@ -303,6 +336,16 @@ pub const ENDPOINTS: &[Endpoint] = &[
         body: Body::None,
         responses: &[(200, "Rates or periods"), (400, "Bad date"), AUTH],
         route: || get(h::duty_status),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/duties/{id}/template",
+        summary: "The blank upload template of a duty: XLSX with the Chinese headers and a sheet explaining each column",
+        roles: ANY,
+        params: &[path("id", "Duty id, e.g. parcels")],
+        body: Body::None,
+        responses: &[(200, "The template"), AUTH, (404, "No such duty")],
+        route: || get(h::duty_template),
     },
     Endpoint {
         method: "get",

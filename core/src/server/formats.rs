@@ -80,6 +80,17 @@ impl ResultFormat {
         }
     }
 
+    /// The file-name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ResultFormat::Json => "json",
+            ResultFormat::Csv => "csv",
+            ResultFormat::Arrow => "arrows",
+            ResultFormat::Parquet => "parquet",
+            ResultFormat::Xlsx => "xlsx",
+        }
+    }
+
     /// The result encoded.
     pub fn encode(self, result: &QueryResult) -> Result<Vec<u8>> {
         let fail = |e: String| Error::Output(e);

@@ -195,18 +195,18 @@ pub async fn submissions(
     Ok(Json(rows_json(&state.platform.sql(&sql).await?)?))
 }
 
-/// `GET /api/submissions/{id}`: the submission and its problems.
-pub async fn submission(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let id = sql_text(&id);
+/// The submission with this id, if the caller may read it.
+async fn readable_submission(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+    id: &str,
+) -> ApiResult<Value> {
     let found = rows_json(
         &state
             .platform
             .sql(&format!(
-                "SELECT * FROM sys.submissions WHERE submission_id = '{id}'"
+                "SELECT * FROM sys.submissions WHERE submission_id = '{}'",
+                sql_text(id)
             ))
             .await?,
     )?;
@@ -218,19 +218,96 @@ pub async fn submission(
             .into(),
         );
     };
-    let department = submission["department"].as_str().unwrap_or("");
-    actor.check_read_submissions(department)?;
-    let problems = rows_json(
-        &state
-            .platform
-            .sql(&format!(
-                "SELECT severity, \"row\", column_key, column_zh, value, rule, message_zh, message_en \
-                 FROM sys.submission_problems WHERE submission_id = '{id}'"
-            ))
-            .await?,
-    )?;
+    actor.check_read_submissions(submission["department"].as_str().unwrap_or(""))?;
+    Ok(submission)
+}
+
+/// The problems of a submission, in file order.
+async fn submission_problems(state: &AppState, id: &str) -> ApiResult<QueryResult> {
+    Ok(state
+        .platform
+        .sql(&format!(
+            "SELECT severity, \"row\", column_key, column_zh, value, rule, message_zh, message_en \
+             FROM sys.submission_problems WHERE submission_id = '{}' ORDER BY \"row\", column_key",
+            sql_text(id)
+        ))
+        .await?)
+}
+
+/// `GET /api/submissions/{id}`: the submission and its problems.
+pub async fn submission(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let submission = readable_submission(&state, &actor, &id).await?;
+    let problems = rows_json(&submission_problems(&state, &id).await?)?;
     Ok(Json(
         json!({ "submission": submission, "problems": problems }),
+    ))
+}
+
+/// A download format.
+#[derive(Debug, Deserialize)]
+pub struct FormatParam {
+    format: Option<String>,
+}
+
+/// `GET /api/submissions/{id}/problems?format=xlsx`: the problems as a file to fix
+/// the upload by.
+pub async fn submission_problems_file(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(params): Query<FormatParam>,
+) -> ApiResult<Response> {
+    let submission = readable_submission(&state, &actor, &id).await?;
+    let format = ResultFormat::from_name(params.format.as_deref().unwrap_or("xlsx"))?;
+    let body = format.encode(&submission_problems(&state, &id).await?)?;
+    let stem = submission["file_name"].as_str().unwrap_or("upload");
+    let name = format!(
+        "{}_问题.{}",
+        stem.rsplit_once('.').map_or(stem, |(s, _)| s),
+        format.extension()
+    );
+    Ok(attachment(format.content_type(), &name, body))
+}
+
+/// A file the browser saves as `name`.
+fn attachment(content_type: &'static str, name: &str, body: Vec<u8>) -> Response {
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"download\"; filename*=UTF-8''{encoded}");
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /api/duties/{id}/template`: the blank XLSX template of a duty.
+pub async fn duty_template(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (_, duty) = crate::plugin::registry::for_duty(state.platform.catalog(), &id).await?;
+    let body = crate::ingest::template::template_xlsx(&duty)?;
+    Ok(attachment(
+        ResultFormat::Xlsx.content_type(),
+        &crate::ingest::template::template_file_name(&duty),
+        body,
     ))
 }
 
@@ -374,6 +451,20 @@ pub async fn kpis(
         return to_json(state.platform.kpi_trend(year, as_of).await?);
     }
     to_json(state.platform.kpis(year, as_of).await?)
+}
+
+/// `GET /api/kpis/towns`
+pub async fn kpis_by_town(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Query(params): Query<ProgrammeParams>,
+) -> ApiResult<Json<Value>> {
+    to_json(
+        state
+            .platform
+            .kpis_by_town(params.year()?, params.as_of()?)
+            .await?,
+    )
 }
 
 /// `GET /api/kpis/{id}/explain`

@@ -6,7 +6,8 @@
 //! - [`handlers`]: the handlers, each one call into the service layer;
 //! - [`error`]: errors as `{"error": {code, message_zh, message_en, details}}`;
 //! - [`formats`]: query results as JSON, CSV, Arrow IPC, Parquet or XLSX;
-//! - [`metrics`]: Prometheus counters.
+//! - [`metrics`]: Prometheus counters;
+//! - [`web`]: the web pages, served from `/`.
 //!
 //! Limits: a request body limit, a per-request time limit (slow clients get 408), the
 //! query service's time and memory limits, and separate slots for queries and uploads
@@ -19,6 +20,7 @@ pub mod error;
 pub mod formats;
 pub mod handlers;
 pub mod metrics;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -173,6 +175,7 @@ pub fn router(platform: Platform, config: ServerConfig) -> Router {
     }
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     router
+        .merge(web::routes())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "未找到", "no such endpoint; see /api/openapi.json")
         })

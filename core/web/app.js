@@ -14,6 +14,11 @@ const SQL_HISTORY_KEY = 'sannong.sql.history';
 const PAGE_SIZE = 50;
 const YEARS = [2020, 2021, 2022];
 const DEFAULT_YEAR = 2021;
+/** The system tables (docs/sql.md); sys.audit_log for auditors and admins only. */
+const SYSTEM_TABLES = [
+  'sys.tables', 'sys.table_versions', 'sys.submissions', 'sys.submission_problems', 'sys.plugins',
+  'sys.departments', 'sys.duties', 'sys.kpis', 'sys.milestones', 'sys.duty_status', 'sys.audit_log',
+];
 
 /** The pages: who may see each, in navigation order. */
 const PAGES = [
@@ -49,7 +54,8 @@ function h(tag, props, ...children) {
   return el;
 }
 
-function append(el, children) {
+/** Appends nodes, strings (as text) and arrays of them; skips null, undefined and false. */
+function append(el, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
@@ -220,8 +226,8 @@ function errorBox(err) {
  * A table in a horizontally scrolling box. `columns`: [{head: key or node, cell(row) →
  * node or text, num: right-aligned, class}]. `onRow(row)` makes rows clickable.
  */
-function dataTable(columns, rows, { caption, onRow, rowClass } = {}) {
-  const table = h('table', { class: 'data' });
+function dataTable(columns, rows, { caption, onRow, rowClass, compact } = {}) {
+  const table = h('table', { class: compact ? 'data compact' : 'data' });
   if (caption) table.append(h('caption', { class: 'sr-only' }, caption));
   table.append(h('thead', null, h('tr', null, columns.map((c) => h('th', {
     scope: 'col', class: c.num ? 'num' : null,
@@ -631,14 +637,17 @@ function renderUpload(main) {
   const dutiesBox = h('div', null, loadingNote());
   const formBox = h('div', null, loadingNote());
   const resultBox = h('div', { class: 'upload-result', id: 'upload-result', 'aria-live': 'polite' });
+  const resultCard = card('upload.outcome', resultBox);
+  resultCard.hidden = true;
   const historyBox = h('div', null, loadingNote());
   const detailBox = h('div', { class: 'submission-detail', id: 'submission-detail', 'aria-live': 'polite' });
 
   append(main,
     h('div', { class: 'page-head' }, h('h1', null, T('upload.title')), h('p', { class: 'muted' }, T('upload.intro'))),
     h('div', { class: 'grid-2' },
-      card('upload.form', formBox, resultBox),
+      card('upload.form', formBox),
       card('upload.duties', h('p', { class: 'muted' }, T('upload.duties_intro')), dutiesBox)),
+    resultCard,
     card(session.kind === 'department' ? 'upload.history' : 'upload.history_all', historyBox, detailBox));
 
   let form = null;
@@ -653,7 +662,7 @@ function renderUpload(main) {
       const mine = session.kind === 'department'
         ? duties.filter((d) => d.department.id === session.department)
         : duties;
-      form = uploadForm(mine, resultBox, loadHistory);
+      form = uploadForm(mine, resultBox, resultCard, loadHistory);
       clear(formBox, form.element);
       return api('/api/duties?periods=true').then((periods) => {
         clear(dutiesBox, dutyPeriods(periods, mine, (duty, period) => form.choose(duty, period)));
@@ -688,7 +697,10 @@ function dutyPeriods(periods, duties, onChoose) {
   const counts = h('p', { class: 'counts' });
   const tableBox = h('div', { class: 'scroll-y' });
 
-  const sorted = [...periods].sort((a, b) => String(b.period || '').localeCompare(String(a.period || ''))
+  // What needs doing first: missing, then not yet due, then the rest; newest first.
+  const urgency = { missing: 0, not_yet_due: 1, late: 2, on_time: 3 };
+  const sorted = [...periods].sort((a, b) => (urgency[a.status] ?? 4) - (urgency[b.status] ?? 4)
+    || String(b.period || '').localeCompare(String(a.period || ''))
     || String(a.duty_id).localeCompare(String(b.duty_id)));
   const draw = () => {
     const status = statusSelect.value;
@@ -722,7 +734,7 @@ function dutyPeriods(periods, duties, onChoose) {
 }
 
 /** The upload form: duty, period, file (chosen or dropped), dry run; sends with progress. */
-function uploadForm(duties, resultBox, afterUpload) {
+function uploadForm(duties, resultBox, resultCard, afterUpload) {
   const dutySelect = h('select', { id: 'upload-duty', name: 'duty', required: true },
     h('option', { value: '' }, '—'),
     duties.map((d) => option(d.id, { zh: `${d.name_zh} (${d.id})`, en: `${d.name_en || d.name_zh} (${d.id})` })));
@@ -802,6 +814,7 @@ function uploadForm(duties, resultBox, afterUpload) {
     progress.value = 0;
     clear(progressText, T('upload.sending', { pct: 0 }));
     resultBox.replaceChildren();
+    resultCard.hidden = true;
     try {
       const outcome = await sendUpload(data, (fraction) => {
         const pct = Math.round(fraction * 100);
@@ -817,7 +830,8 @@ function uploadForm(duties, resultBox, afterUpload) {
       progress.hidden = true;
       progressText.replaceChildren();
     }
-    resultBox.scrollIntoView({ block: 'nearest' });
+    resultCard.hidden = false;
+    resultCard.scrollIntoView({ block: 'start' });
   });
 
   return {
@@ -941,7 +955,7 @@ function submissionsTable(rows, detailBox) {
     { head: 'col.period', cell: (s) => s.period || '—' },
     { head: 'col.file', class: 'cell-file', cell: (s) => s.file_name || '—' },
     { head: 'col.status', cell: (s) => badge(String(s.status).toLowerCase()) },
-    { head: 'col.rows', num: true, cell: (s) => fmtInt(s.rows_stored ?? s.rows_read ?? s.rows) },
+    { head: 'col.rows', num: true, cell: (s) => fmtInt(s.rows ?? s.rows_stored) },
     { head: 'col.errors', num: true, cell: (s) => fmtInt(s.errors) },
     { head: 'col.submission', cell: (s) => h('code', null, s.submission_id) },
   ].filter(Boolean), rows, {
@@ -986,10 +1000,10 @@ function renderDashboard(main) {
   const townBox = h('div', null, loadingNote());
 
   append(main,
-    h('div', { class: 'page-head' }, h('h1', null, T('dash.title')),
-      h('div', { class: 'filters', role: 'group' },
-        field('dash.year', yearSelect), field('dash.as_of', asOfInput, 'dash.as_of_hint'),
-        h('div', { class: 'field field-button' }, refresh))),
+    h('div', { class: 'page-head' }, h('h1', null, T('dash.title'))),
+    h('div', { class: 'filters toolbar', role: 'group', 'aria-label': t('dash.title') },
+      field('dash.year', yearSelect), field('dash.as_of', asOfInput, 'dash.as_of_hint'),
+      h('div', { class: 'field field-button' }, refresh)),
     card('dash.scorecard', scoreBox),
     h('div', { class: 'grid-2' },
       card('dash.milestones', milestoneBox),
@@ -1067,11 +1081,17 @@ function milestoneTimeline(rows) {
   return h('ol', { class: 'timeline', id: 'milestones' }, sorted.map((m) => h('li', { class: `timeline-item ms-${m.status}`, dataset: { id: m.id } },
     h('span', { class: 'timeline-dot', 'aria-hidden': 'true' }),
     h('div', { class: 'timeline-body' },
-      h('div', { class: 'timeline-head' }, h('strong', null, m.id), ' ', badge(m.status)),
-      h('div', null, L(m.name_zh, m.name_en)),
+      h('div', { class: 'timeline-head' }, h('strong', null, m.id), h('span', { class: 'timeline-name' }, L(m.name_zh, m.name_en)), badge(m.status)),
       h('small', { class: 'muted' },
         T('dash.due_by', { due: m.due }),
         m.completed_on ? [' · ', T('dash.completed_on', { date: m.completed_on })] : null)))));
+}
+
+/** A count that needs attention: with the status's icon and colour when it is not zero. */
+function countBadge(n, status) {
+  if (!n) return '0';
+  return h('span', { class: `badge badge-${status}` },
+    h('span', { class: 'badge-icon', 'aria-hidden': 'true' }, STATUS_ICONS[status]), fmtInt(n));
 }
 
 function complianceTable(rows) {
@@ -1084,11 +1104,11 @@ function complianceTable(rows) {
     { head: 'col.department', cell: (r) => h('span', null, r.name_zh || r.department, h('br'), h('code', { class: 'muted' }, r.department)) },
     { head: 'dash.due_count', num: true, cell: (r) => fmtInt(r.due) },
     { head: 'dash.on_time', num: true, cell: (r) => fmtInt(r.on_time) },
-    { head: 'dash.late', num: true, cell: (r) => (r.late ? h('span', { class: 'warn-text' }, badge('late'), ` ${fmtInt(r.late)}`) : '0') },
-    { head: 'dash.missing', num: true, cell: (r) => (r.missing ? h('span', { class: 'warn-text' }, badge('missing'), ` ${fmtInt(r.missing)}`) : '0') },
+    { head: 'dash.late', num: true, cell: (r) => countBadge(r.late, 'late') },
+    { head: 'dash.missing', num: true, cell: (r) => countBadge(r.missing, 'missing') },
     { head: 'dash.completeness', cell: (r) => meter(r.completeness) },
     { head: 'dash.timeliness', cell: (r) => meter(r.timeliness) },
-  ], sorted, { caption: t('dash.compliance'), rowClass: (r) => (behind(r) ? 'row-behind' : null) });
+  ], sorted, { caption: t('dash.compliance'), rowClass: (r) => (behind(r) ? 'row-behind' : null), compact: true });
 }
 
 /** The KPIs that have a town breakdown: pick one; a table and a bar chart of its towns. */
@@ -1135,7 +1155,7 @@ function townBreakdown(towns, values) {
     h('div', { class: 'filters' }, field('dash.towns_kpi', select)),
     h('div', { class: 'grid-2 grid-towns' }, tableBox, chartBox));
   // Draw once the box is in the page (so the chart knows its width), and on resizes.
-  requestAnimationFrame(draw);
+  setTimeout(draw, 0);
   onResize(box, drawChart);
   onLangChange(() => {
     if (box.isConnected) drawChart();
@@ -1192,7 +1212,7 @@ function renderSql(main) {
     return button;
   });
   const status = h('div', { class: 'sql-status', 'aria-live': 'polite', id: 'sql-status' });
-  const resultBox = h('div', { id: 'sql-result' });
+  const resultBox = h('div', { id: 'sql-result' }, h('p', { class: 'muted' }, T('sql.nothing_yet')));
   const tablesBox = h('div', { class: 'table-tree', id: 'sql-tables' }, loadingNote());
   const historyBox = h('ol', { class: 'history', id: 'sql-history' });
 
@@ -1276,7 +1296,11 @@ function renderSql(main) {
     clear(resultBox, resultTable(sqlState.result.rows));
   }
   api('/api/tables')
-    .then((tables) => clear(tablesBox, tableTree(tables, insert)))
+    .then((tables) => {
+      const system = SYSTEM_TABLES.filter((name) => name !== 'sys.audit_log' || session.kind !== 'analyst');
+      clear(tablesBox, tableTree(tables.map(tableName), insert),
+        h('h3', { class: 'tree-group' }, T('sql.system_tables')), tableTree(system, insert));
+    })
     .catch((err) => clear(tablesBox, errorBox(err)));
 }
 
@@ -1293,7 +1317,7 @@ function resultTable(rows) {
 
 /** The table list beside the editor: a table opens to its columns (DESCRIBE). */
 function tableTree(tables, insert) {
-  const names = tables.map(tableName).filter(Boolean).sort();
+  const names = tables.filter(Boolean).sort();
   return h('ul', { class: 'tree' }, names.map((name) => {
     const columns = h('ul', { class: 'tree-columns', hidden: true });
     const toggle = h('button', { type: 'button', class: 'tree-table', 'aria-expanded': 'false' }, name);
@@ -1321,6 +1345,7 @@ function tableTree(tables, insert) {
 }
 
 function tableName(row) {
+  if (row.table_name) return row.table_name;
   if (row.table) return row.table;
   if (row.name && row.schema) return `${row.schema}.${row.name}`;
   return row.name || row.table_name || null;
@@ -1349,7 +1374,7 @@ function renderTables(main) {
 }
 
 function tablesList(tables, historyBox) {
-  const known = new Set(['table', 'schema', 'name', 'version', 'rows']);
+  const known = new Set(['table', 'table_name', 'schema', 'name', 'version', 'rows']);
   const extra = tables.length ? Object.keys(tables[0]).filter((k) => !known.has(k)) : [];
   return dataTable([
     { head: 'tables.name', cell: (r) => h('code', null, tableName(r)) },
@@ -1405,6 +1430,9 @@ function pluginList(plugins) {
 
 function fmtType(dt) {
   if (typeof dt === 'string') return dt;
+  if (dt && typeof dt.type === 'string') {
+    return dt.type === 'decimal' ? `decimal(${dt.precision},${dt.scale})` : dt.type;
+  }
   if (dt && typeof dt === 'object') {
     const [name, args] = Object.entries(dt)[0] || [];
     if (Array.isArray(args)) return `${name}(${args.join(',')})`;
@@ -1415,11 +1443,12 @@ function fmtType(dt) {
 }
 
 function fmtRange(c) {
-  if (c.range) return typeof c.range === 'string' ? c.range : JSON.stringify(c.range);
+  const range = c.range && typeof c.range === 'object' ? c.range : c;
+  if (typeof c.range === 'string') return c.range;
   const parts = [];
   const bound = (b, inc, exc) => (b ? `${b.inclusive === false ? exc : inc} ${b.value ?? b}` : null);
-  const lo = bound(c.min, '≥', '>');
-  const hi = bound(c.max, '≤', '<');
+  const lo = bound(range.min, '≥', '>');
+  const hi = bound(range.max, '≤', '<');
   if (lo) parts.push(lo);
   if (hi) parts.push(hi);
   return parts.join(', ');
@@ -1459,6 +1488,7 @@ function renderAudit(main) {
   const apply = h('button', { type: 'submit', class: 'btn btn-primary' }, T('audit.apply'));
   const reset = h('button', { type: 'button', class: 'btn' }, T('audit.reset'));
   const logBox = h('div', { id: 'audit-log' }, loadingNote());
+  const entryBox = h('div', { id: 'audit-entry', 'aria-live': 'polite' });
   const form = h('form', { class: 'filters', novalidate: true },
     field('audit.actor', actor), field('audit.action', action), field('audit.from', from), field('audit.to', to),
     field('audit.limit', limit), h('div', { class: 'field field-button' }, h('div', { class: 'actions' }, apply, reset)));
@@ -1466,7 +1496,7 @@ function renderAudit(main) {
   append(main,
     h('div', { class: 'page-head' }, h('h1', null, T('audit.title'))),
     card('audit.verify', verifyBox, h('div', { class: 'actions' }, reverify)),
-    card('audit.log', form, logBox));
+    card('audit.log', form, logBox, entryBox));
 
   const verify = () => {
     clear(verifyBox, loadingNote());
@@ -1493,7 +1523,7 @@ function renderAudit(main) {
       const rows = await api('/api/query', { method: 'POST', json: { sql, format: 'json' } });
       clear(logBox,
         h('p', { class: 'muted', id: 'audit-count', dataset: { rows: String(rows.length) } }, T('app.rows', { n: fmtInt(rows.length) })),
-        auditTable(rows));
+        auditTable(rows, entryBox));
     } catch (err) {
       clear(logBox, errorBox(err));
     }
@@ -1529,16 +1559,26 @@ function auditSql(columns, f) {
   return `SELECT * FROM sys.audit_log${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} DESC LIMIT ${Math.max(1, Math.min(10000, f.limit))}`;
 }
 
-function auditTable(rows) {
+/** The audit entries; long texts (SQL, hashes) are cut short, a row opens the whole entry. */
+function auditTable(rows, detailBox) {
   if (!rows.length) return h('p', { class: 'muted' }, T('app.empty'));
   const names = Object.keys(rows[0]);
-  const long = new Set(['sql', 'detail', 'details', 'hash', 'prev_hash', 'sha256', 'previous']);
+  const long = new Set(['target', 'sql', 'detail', 'details', 'hash', 'prev_hash', 'sha256', 'previous']);
+  const text = (r, name) => (r[name] === null ? '' : (name === 'at' || name.endsWith('_at') ? fmtTime(r[name]) : cellText(r[name])));
   return pagedTable(names.map((name) => ({
     head: h('span', null, name),
     num: typeof rows[0][name] === 'number',
-    class: long.has(name) ? 'cell-long' : null,
-    cell: (r) => (r[name] === null ? '' : (name === 'at' || name.endsWith('_at') ? fmtTime(r[name]) : cellText(r[name]))),
-  })), rows, { caption: t('audit.log') });
+    cell: (r) => (long.has(name) ? h('span', { class: 'clip', title: text(r, name) }, text(r, name)) : text(r, name)),
+  })), rows, {
+    caption: t('audit.log'),
+    onRow: (r) => {
+      const close = h('button', { type: 'button', class: 'btn btn-small', onclick: () => detailBox.replaceChildren() }, T('app.close'));
+      clear(detailBox, h('div', { class: 'detail' },
+        h('div', { class: 'detail-head' }, h('h3', null, `#${r.seq ?? ''}`), close),
+        h('dl', { class: 'facts' }, names.map((name) => [h('dt', null, name), h('dd', { class: long.has(name) ? 'mono' : null }, text(r, name) || '—')]))));
+      detailBox.scrollIntoView({ block: 'nearest' });
+    },
+  });
 }
 
 function verifyResult(result) {

@@ -86,6 +86,7 @@ const WORDS = {
     'upload.filter_department': '按部门筛选',
     'upload.all': '全部',
     'upload.form': '上传文件',
+    'upload.outcome': '上报结果',
     'upload.duty': '上报任务',
     'upload.period': '所属期（年-月）',
     'upload.period_hint': '仅按月上报的任务需要填写；快照任务每次上传替换整张表。',
@@ -189,6 +190,8 @@ const WORDS = {
     'sql.empty': '请输入 SQL 语句。',
     'sql.no_rows': '查询没有返回任何行。',
     'sql.readonly': '只读：SELECT、WITH、EXPLAIN、DESCRIBE、SHOW。',
+    'sql.system_tables': '系统表',
+    'sql.nothing_yet': '运行一条查询，结果显示在这里。',
 
     'tables.title': '数据表与插件',
     'tables.tables': '数据表',
@@ -306,6 +309,7 @@ const WORDS = {
     'upload.filter_department': 'Filter by department',
     'upload.all': 'All',
     'upload.form': 'Upload a file',
+    'upload.outcome': 'Outcome',
     'upload.duty': 'Duty',
     'upload.period': 'Period (year-month)',
     'upload.period_hint': 'Only for monthly duties; a snapshot duty replaces the whole table.',
@@ -409,6 +413,8 @@ const WORDS = {
     'sql.empty': 'Write a SQL statement first.',
     'sql.no_rows': 'The query returned no rows.',
     'sql.readonly': 'Read-only: SELECT, WITH, EXPLAIN, DESCRIBE, SHOW.',
+    'sql.system_tables': 'System tables',
+    'sql.nothing_yet': 'Run a query: its rows appear here.',
 
     'tables.title': 'Tables and plugins',
     'tables.tables': 'Tables',

@@ -75,6 +75,24 @@ function uid(prefix) {
   return `${prefix}-${idCounter}`;
 }
 
+/** A column heading for a field the API names: translated when known, else the name. */
+function fieldHead(name) {
+  const key = `field.${name}`;
+  return t(key) === key ? h('span', null, name) : T(key);
+}
+
+/** A value of a field the API names, as shown: times in Beijing time, sizes in KB/MB. */
+function fieldText(name, value) {
+  if (value === null || value === undefined) return '—';
+  if (name === 'bytes' && typeof value === 'number') return fmtSize(value);
+  if (name.endsWith('_at') || name === 'at') return fmtTime(value);
+  if (name === 'mode') {
+    const key = value === 'period' ? 'tables.mode_period' : value === 'snapshot' ? 'tables.mode_snapshot' : null;
+    return key ? T(key) : String(value);
+  }
+  return cellText(value);
+}
+
 /** A section of a page: a card with a heading. */
 function card(titleKey, ...children) {
   const headingId = uid('h');
@@ -192,7 +210,7 @@ function sqlString(text) {
 /* ------------------------------------------------------------------ widgets */
 
 const STATUS_ICONS = {
-  met: '✔', on_time: '✔', accepted: '✔', done_on_time: '✔', dry_run: '✔', duplicate: '✔',
+  met: '✔', on_time: '✔', accepted: '✔', done_on_time: '✔', would_be_accepted: '✔', already_accepted: '✔',
   not_met: '✘', late: '⚠', missing: '✘', refused: '✘', failed: '✘', overdue: '✘', error: '✘',
   done_late: '⚠', warning: '⚠', in_progress: '◐',
   no_data: '–', not_yet_due: '○', not_started: '○', not_reported: '–',
@@ -490,7 +508,8 @@ function renderHeader() {
     box.append(
       h('span', { class: 'who' },
         h('span', { class: 'who-name' }, session.me.name || ''),
-        h('span', { class: 'role-badge', id: 'role', dataset: { role: session.me.role } }, roleLabel(session.me.role))),
+        h('span', { class: 'role-badge', id: 'role', title: session.me.role, dataset: { role: session.me.role } },
+          h('span', { class: 'sr-only' }, T('role.label'), ': '), roleLabel(session.me.role))),
     );
   }
   box.append(langButton);
@@ -657,16 +676,23 @@ function renderUpload(main) {
       .catch((err) => clear(historyBox, errorBox(err)));
   };
 
+  let mine = [];
+  const loadPeriods = () => api('/api/duties?periods=true')
+    .then((periods) => clear(dutiesBox, dutyPeriods(periods, mine, (duty, period) => form.choose(duty, period))))
+    .catch((err) => clear(dutiesBox, errorBox(err)));
+  const afterUpload = () => {
+    loadHistory();
+    loadPeriods();
+  };
+
   allDuties()
     .then((duties) => {
-      const mine = session.kind === 'department'
+      mine = session.kind === 'department'
         ? duties.filter((d) => d.department.id === session.department)
         : duties;
-      form = uploadForm(mine, resultBox, resultCard, loadHistory);
+      form = uploadForm(mine, resultBox, resultCard, afterUpload);
       clear(formBox, form.element);
-      return api('/api/duties?periods=true').then((periods) => {
-        clear(dutiesBox, dutyPeriods(periods, mine, (duty, period) => form.choose(duty, period)));
-      });
+      return loadPeriods();
     })
     .catch((err) => {
       clear(formBox, errorBox(err));
@@ -938,9 +964,13 @@ function uploadResult(outcome) {
     ['upload.version', h('span', { id: 'accepted-version' }, outcome.version ?? '—')],
     ['upload.warnings', fmtInt(outcome.warnings)],
   ];
+  const said = {
+    would_be_accepted: ['upload.dry_run_ok', 'upload.dry_run_text'],
+    already_accepted: ['upload.already', 'upload.already_text'],
+  }[status] || ['upload.accepted', 'upload.accepted_text'];
   return h('div', { class: 'result result-accepted', id: 'upload-accepted', dataset: { status } },
-    h('h3', null, badge(status || 'accepted'), ' ', T('upload.accepted')),
-    h('p', null, T('upload.accepted_text')),
+    h('h3', null, badge(status || 'accepted'), ' ', T(said[0])),
+    h('p', null, T(said[1])),
     h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', null, T(k)), h('dd', null, v)])),
     problems.length ? [h('h4', null, T('upload.problems')), problemsTable(problems)] : null);
 }
@@ -971,10 +1001,11 @@ async function showSubmission(id, box) {
     const list = normaliseProblems(problems);
     const skip = new Set(['problems']);
     const facts = Object.entries(submission).filter(([k]) => !skip.has(k));
+    const value = (k, v) => (k === 'status' ? badge(String(v).toLowerCase()) : fieldText(k, v));
     const close = h('button', { type: 'button', class: 'btn btn-small', onclick: () => box.replaceChildren() }, T('app.close'));
     clear(box, h('div', { class: 'detail' },
       h('div', { class: 'detail-head' }, h('h3', null, T('upload.submission'), ' ', h('code', null, id)), close),
-      h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', null, k), h('dd', null, k.endsWith('_at') ? fmtTime(v) : cellText(v) || '—')])),
+      h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', null, fieldHead(k)), h('dd', null, value(k, v))])),
       list.length ? [
         h('div', { class: 'actions' }, problemsDownload(id)),
         h('h4', null, T('upload.problems')),
@@ -1380,7 +1411,7 @@ function tablesList(tables, historyBox) {
     { head: 'tables.name', cell: (r) => h('code', null, tableName(r)) },
     { head: 'tables.version', num: true, cell: (r) => cellText(r.version) },
     { head: 'tables.rows', num: true, cell: (r) => fmtInt(Number(r.rows)) },
-    ...extra.map((k) => ({ head: h('span', null, k), cell: (r) => (k.endsWith('_at') ? fmtTime(r[k]) : cellText(r[k])) })),
+    ...extra.map((k) => ({ head: fieldHead(k), num: typeof tables[0][k] === 'number', cell: (r) => fieldText(k, r[k]) })),
     {
       head: 'col.action',
       cell: (r) => h('button', {
@@ -1401,10 +1432,10 @@ async function showHistory(name, box) {
         h('h3', null, T('tables.history_of', { name })),
         h('button', { type: 'button', class: 'btn btn-small', onclick: () => box.replaceChildren() }, T('app.close'))),
       rows.length ? pagedTable(columns.map((c) => ({
-        head: h('span', null, c),
+        head: fieldHead(c),
         num: typeof rows[0][c] === 'number',
-        cell: (r) => (c.endsWith('_at') || c === 'when' ? fmtTime(r[c]) : cellText(r[c])),
-      })), rows, { caption: t('tables.history_of', { name }) }) : h('p', { class: 'muted' }, T('app.empty'))));
+        cell: (r) => fieldText(c, r[c]),
+      })), [...rows].reverse(), { caption: t('tables.history_of', { name }) }) : h('p', { class: 'muted' }, T('app.empty'))));
     box.scrollIntoView({ block: 'nearest' });
   } catch (err) {
     clear(box, errorBox(err));

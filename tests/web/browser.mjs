@@ -323,6 +323,8 @@ try {
     await upload(department, csv, 'good-prices-2020-02.csv');
     const accepted = department.locator('#upload-accepted');
     assert(await accepted.count() === 1, `the good file was not accepted: ${await department.locator('#upload-result').innerText()}`);
+    const status = await accepted.getAttribute('data-status');
+    assert(status === 'accepted' || status === 'already_accepted', `the good file's outcome is ${status}`);
     const submission = (await department.locator('#accepted-submission').innerText()).trim();
     assert(submission.length > 0, 'the accepted submission shows no id');
     const version = (await department.locator('#accepted-version').innerText()).trim();
@@ -398,9 +400,20 @@ try {
     await auditor.locator('#audit-count').waitFor();
     const rows = Number(await auditor.locator('#audit-count').getAttribute('data-rows'));
     assert(rows > 0, 'the audit log shows no entry');
-    await auditor.locator('#audit-action').selectOption({ index: 1 });
-    await auditor.locator('#audit-log form button[type="submit"], form.filters button[type="submit"]').first().click();
-    await auditor.locator('#audit-count').waitFor();
+  }, auditor);
+  await check('auditor filters the audit log by action and actor', async () => {
+    await auditor.locator('#audit-action').selectOption('query');
+    await auditor.locator('#audit-actor').fill('analyst');
+    await auditor.locator('form.filters button[type="submit"]').click();
+    await auditor.waitForFunction(() => {
+      const table = document.querySelector('#audit-log table');
+      if (!table) return false;
+      const heads = [...table.tHead.rows[0].cells].map((c) => c.innerText.trim());
+      const action = heads.indexOf('action');
+      const rows = [...table.tBodies[0].rows];
+      return rows.length > 0 && rows.every((r) => r.cells[action].innerText.trim() === 'query'
+        && /analyst/.test(r.innerText));
+    }, null, { timeout: WAIT, polling: 250 });
   }, auditor);
   await check('audit screenshots, no overflow', () => shoot(auditor, 'audit'), auditor);
   await check('analyst has no audit page', async () => {

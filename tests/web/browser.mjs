@@ -446,6 +446,7 @@ try {
     await settled(admin);
     const options = await admin.locator('#upload-duty option').count();
     assert(options > 5, `the admin's duty list has ${options - 1} duties`);
+    await shoot(admin, 'upload-admin');
   }, admin);
 
   await check('sign out returns to the sign-in page', async () => {

@@ -10,8 +10,9 @@ step "Rust toolchain and targets (rust-toolchain.toml)"
 rustup toolchain install >/dev/null
 rustup show active-toolchain
 
-step "Python tools the tests drive (schemathesis fuzzes the HTTP API; psycopg is a PostgreSQL client)"
-python3 -m pip install --quiet --disable-pip-version-check schemathesis "psycopg[binary]"
+step "Python tools the tests drive (schemathesis fuzzes the HTTP API; psycopg and ADBC are analysts' clients)"
+python3 -m pip install --quiet --disable-pip-version-check schemathesis "psycopg[binary]" \
+    adbc-driver-flightsql pyarrow
 schemathesis --version
 
 step "Browser and fonts the web page test drives (chromium, a CJK font), and its node packages"

@@ -25,7 +25,7 @@ fn sample_county() -> &'static Path {
         .path()
 }
 
-fn county_data() -> PathBuf {
+pub fn county_data() -> PathBuf {
     sample_county().join("data")
 }
 

@@ -8,7 +8,8 @@
 //! - `uploads`: department files through `sannong upload`;
 //! - `server`: the HTTP API of `sannong serve`, with every role;
 //! - `connect`: analysts' own tools — psql, psycopg and ADBC over the PostgreSQL
-//!   protocol and Arrow Flight SQL.
+//!   protocol and Arrow Flight SQL;
+//! - `web`: the web pages in headless chromium.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -21,3 +22,4 @@ mod plugins;
 mod server;
 mod slt;
 mod uploads;
+mod web;

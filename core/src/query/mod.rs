@@ -7,6 +7,7 @@
 //! [`read_only::check_read_only`] before planning and planned with DDL, DML and
 //! statements disallowed.
 
+pub mod pg_catalog;
 pub mod read_only;
 
 pub use read_only::check_read_only;
@@ -75,7 +76,7 @@ pub struct QueryService {
     limits: QueryLimits,
     system_tables: Vec<Arc<dyn SystemTable>>,
     pool: QueryPool,
-    postgres_catalog: bool,
+    postgres_catalog: Option<pg_catalog::SharedPgCatalog>,
 }
 
 impl QueryService {
@@ -86,14 +87,14 @@ impl QueryService {
             limits,
             system_tables: Vec::new(),
             pool: QueryPool::Platform,
-            postgres_catalog: false,
+            postgres_catalog: None,
         }
     }
 
     /// The same service, its sessions also carrying PostgreSQL's `pg_catalog` tables
     /// and functions, which tools connecting over the wire protocol read.
     pub fn with_postgres_catalog(mut self) -> Self {
-        self.postgres_catalog = true;
+        self.postgres_catalog = Some(pg_catalog::SharedPgCatalog::default());
         self
     }
 
@@ -137,13 +138,8 @@ impl QueryService {
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         register_catalog(&ctx, self.catalog.clone(), self.system_tables.clone(), at).await?;
-        if self.postgres_catalog {
-            datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog(
-                &ctx,
-                SQL_CATALOG,
-                datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
-            )
-            .map_err(|e| Error::Internal(format!("cannot set up pg_catalog: {e}")))?;
+        if let Some(pg_catalog) = &self.postgres_catalog {
+            pg_catalog.register(&ctx)?;
         }
         Ok(ctx)
     }

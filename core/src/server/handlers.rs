@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::formats::ResultFormat;
+use super::spool::SpooledBody;
 use super::{AppState, Caller};
 use crate::auth::Role;
 use crate::ingest::source::ReadOptions;
@@ -63,29 +64,29 @@ pub async fn upload(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let bytes = if is_multipart {
+    let limit = state.config.max_body_bytes;
+    let body = if is_multipart {
         let mut form = Multipart::from_request(request, &state)
             .await
             .map_err(|e| ApiError::bad_request(format!("not valid multipart form data: {e}")))?;
-        read_form(&mut form, &mut params).await?
+        read_form(&mut form, &mut params, limit).await?
     } else {
-        Bytes::from_request(request, &state)
-            .await
-            .map_err(|e| body_error(&e.to_string()))?
+        SpooledBody::receive(request.into_body().into_data_stream(), limit).await?
     };
     let duty = params
         .duty
         .clone()
         .ok_or_else(|| ApiError::bad_request("which duty? give duty=…, e.g. duty=parcels"))?;
-    if bytes.is_empty() {
+    if body.is_empty() {
         return Err(ApiError::bad_request("the request has no file"));
     }
+    let _slot = state.limits.upload_slot().await?;
     let upload = UploadRequest {
         duty,
         period: params.period,
         uploader: actor.name.clone(),
         file_name: params.file_name.unwrap_or_else(|| "upload".into()),
-        bytes,
+        bytes: body.into_bytes().await?,
         read: ReadOptions {
             sheet: params.sheet,
             max_unpacked_bytes: state.config.max_unpacked_bytes,
@@ -95,7 +96,6 @@ pub async fn upload(
         dry_run: params.dry_run.unwrap_or(false),
         received_at: None,
     };
-    let _slot = state.limits.upload_slot().await?;
     let outcome = state.platform.upload_as(&actor, upload, &Silent).await?;
     state.metrics.upload(outcome.status);
     let body = serde_json::to_value(&outcome)
@@ -115,7 +115,8 @@ pub async fn upload(
     Ok(Json(body).into_response())
 }
 
-fn body_error(message: &str) -> ApiError {
+/// A body that could not be read: too large (413) or malformed (400).
+pub(super) fn body_error(message: &str) -> ApiError {
     if message.contains("length limit") || message.contains("too large") {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -128,7 +129,11 @@ fn body_error(message: &str) -> ApiError {
     }
 }
 
-async fn read_form(form: &mut Multipart, params: &mut UploadParams) -> ApiResult<Bytes> {
+async fn read_form(
+    form: &mut Multipart,
+    params: &mut UploadParams,
+    limit: usize,
+) -> ApiResult<SpooledBody> {
     let mut file = None;
     loop {
         let field = match form.next_field().await {
@@ -141,12 +146,7 @@ async fn read_form(form: &mut Multipart, params: &mut UploadParams) -> ApiResult
             if params.file_name.is_none() {
                 params.file_name = field.file_name().map(str::to_owned);
             }
-            file = Some(
-                field
-                    .bytes()
-                    .await
-                    .map_err(|e| body_error(&e.body_text()))?,
-            );
+            file = Some(SpooledBody::receive(field, limit).await?);
             continue;
         }
         let text = field.text().await.map_err(|e| body_error(&e.body_text()))?;

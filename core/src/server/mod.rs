@@ -7,9 +7,11 @@
 //! - [`error`]: errors as `{"error": {code, message_zh, message_en, details}}`;
 //! - [`formats`]: query results as JSON, CSV, Arrow IPC, Parquet or XLSX;
 //! - [`metrics`]: Prometheus counters;
+//! - [`spool`]: upload bodies received into temporary files as they stream in;
 //! - [`web`]: the web pages, served from `/`.
 //!
-//! Limits: a request body limit, a per-request time limit (slow clients get 408), the
+//! Limits: a request body limit (upload bodies are streamed to disk as they arrive and
+//! read into memory only when their upload slot comes up), a per-request time limit (slow clients get 408), the
 //! query service's time and memory limits, and separate slots for queries and uploads
 //! so heavy queries cannot starve uploads. Shutdown (Ctrl-C, SIGTERM) stops accepting
 //! and lets requests in flight finish; an upload either commits whole or not at all.
@@ -20,6 +22,7 @@ pub mod error;
 pub mod formats;
 pub mod handlers;
 pub mod metrics;
+pub mod spool;
 pub mod web;
 
 use std::net::SocketAddr;

@@ -10,9 +10,9 @@ step "Rust toolchain and targets (rust-toolchain.toml)"
 rustup toolchain install >/dev/null
 rustup show active-toolchain
 
-step "Python tools the tests drive (schemathesis fuzzes the HTTP API; psycopg and ADBC are analysts' clients)"
+step "Python tools the tests drive (schemathesis fuzzes the HTTP API; psycopg and ADBC are analysts' clients; moto serves S3; deltalake reads our tables)"
 python3 -m pip install --quiet --disable-pip-version-check schemathesis "psycopg[binary]" \
-    adbc-driver-flightsql pyarrow
+    adbc-driver-flightsql pyarrow "moto[server]" deltalake
 schemathesis --version
 
 step "Browser and fonts the web page test drives (chromium, a CJK font), and its node packages"

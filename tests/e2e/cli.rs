@@ -12,14 +12,22 @@ pub fn test_home() -> &'static std::path::Path {
     HOME.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
-pub fn sannong(data: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sannong"))
+/// The binary on `data` (a directory or a URL such as `s3://bucket/prefix`), with the
+/// tests' own cache and configuration directories.
+pub fn command(data: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sannong"));
+    command
         .arg("--data")
         .arg(data)
-        .args(args)
         .env_remove("SANNONG_DATA")
         .env("SANNONG_CACHE_DIR", test_home().join("cache"))
-        .env("SANNONG_CONFIG_DIR", test_home().join("config"))
+        .env("SANNONG_CONFIG_DIR", test_home().join("config"));
+    command
+}
+
+pub fn sannong(data: &std::path::Path, args: &[&str]) -> Output {
+    command(data)
+        .args(args)
         .output()
         .expect("the sannong binary runs")
 }

@@ -9,7 +9,8 @@
 //! - `server`: the HTTP API of `sannong serve`, with every role;
 //! - `connect`: analysts' own tools — psql, psycopg and ADBC over the PostgreSQL
 //!   protocol and Arrow Flight SQL;
-//! - `web`: the web pages in headless chromium.
+//! - `web`: the web pages in headless chromium;
+//! - `s3`: the platform on S3 (moto), two servers on one bucket.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -19,6 +20,7 @@ mod departments;
 mod fixture;
 mod kpis;
 mod plugins;
+mod s3;
 mod server;
 mod slt;
 mod uploads;

@@ -29,17 +29,17 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sannong"))
-            .arg("--data")
-            .arg(data)
+        Server::spawn(crate::cli::command(data), &Self::log_of(data), extra)
+    }
+
+    /// `sannong serve` from `command` (the binary with its `--data`), logging to `log`.
+    pub fn spawn(mut command: Command, log: &Path, extra: &[&str]) -> Server {
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0"])
             .args(["--flight-addr", "127.0.0.1:0"])
             .args(extra)
-            .env_remove("SANNONG_DATA")
-            .env("SANNONG_CACHE_DIR", crate::cli::test_home().join("cache"))
-            .env("SANNONG_CONFIG_DIR", crate::cli::test_home().join("config"))
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(Self::log_of(data)).unwrap())
+            .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -437,6 +437,39 @@ fn uploads_over_http_and_what_each_department_sees() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 413);
+    // A streamed body (chunked, no length given) is received as it comes: accepted
+    // whole, or cut off at the limit.
+    let streamed = |bytes: Vec<u8>, period: &str| {
+        server
+            .post(
+                &format!("/api/uploads?duty=parcels&period={period}&file_name=streamed.csv"),
+                Some(&t.post),
+            )
+            .body(reqwest::blocking::Body::new(std::io::Cursor::new(bytes)))
+            .send()
+    };
+    let (code, accepted) = json(
+        streamed(
+            PARCELS
+                .replace("2021-03", "2021-07")
+                .replace("YZ1", "YZ7")
+                .into_bytes(),
+            "2021-07",
+        )
+        .unwrap(),
+    );
+    assert_eq!(code, 200, "{accepted}");
+    assert_eq!(accepted["rows_stored"], 1);
+    // Past the limit the server answers 413 and stops reading, so the client may see
+    // the answer or only the connection closing under its unsent bytes.
+    match streamed(vec![b'x'; 8 << 20], "2021-08") {
+        Ok(response) => assert_eq!(response.status(), 413),
+        Err(e) => assert!(e.is_body() || e.is_request(), "{e}"),
+    }
+    assert_eq!(
+        server.get("/api/health", None).send().unwrap().status(),
+        200
+    );
     // The accepted upload is in the audit log with its rows; the refusal too.
     let (_, entries) = json(
         server

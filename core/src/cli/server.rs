@@ -79,22 +79,19 @@ const DEMO_ROLES: [&str; 4] = ["admin", "analyst", "auditor", "department:post"]
 
 /// `sannong serve`.
 pub async fn serve(platform: Platform, args: ServeArgs, data: &str) -> anyhow::Result<()> {
+    // Every address first: a port in use is said at once, not after loading the demo.
+    let listener = bind(&args.addr, "--addr").await?;
+    let pg = bind_unless_off(&args.pg_addr, "--pg-addr").await?;
+    let flight = bind_unless_off(&args.flight_addr, "--flight-addr").await?;
     if args.demo {
         super::load_demo(&platform, data, sample_county::Options::default()).await?;
         demo_tokens(&platform).await?;
     }
     platform.check_programme().await?;
-    let listener = tokio::net::TcpListener::bind(&args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
-    let addr = listener.local_addr()?;
-    if args.pg_addr != "off" {
-        let pg = tokio::net::TcpListener::bind(&args.pg_addr)
-            .await
-            .with_context(|| format!("cannot listen on {} (--pg-addr)", args.pg_addr))?;
-        let pg_addr = pg.local_addr()?;
+    if let Some(pg) = pg {
         println!(
-            "PostgreSQL wire protocol on postgresql://{pg_addr}/sannong (password: a token; see docs/connect.md)"
+            "PostgreSQL wire protocol on postgresql://{}/sannong (password: a token; see docs/connect.md)",
+            pg.local_addr()?
         );
         let platform = platform.clone();
         tokio::spawn(async move {
@@ -103,10 +100,7 @@ pub async fn serve(platform: Platform, args: ServeArgs, data: &str) -> anyhow::R
             }
         });
     }
-    if args.flight_addr != "off" {
-        let flight = tokio::net::TcpListener::bind(&args.flight_addr)
-            .await
-            .with_context(|| format!("cannot listen on {} (--flight-addr)", args.flight_addr))?;
+    if let Some(flight) = flight {
         println!(
             "Arrow Flight SQL on grpc://{} (authorization: Bearer <token>; see docs/connect.md)",
             flight.local_addr()?
@@ -118,6 +112,7 @@ pub async fn serve(platform: Platform, args: ServeArgs, data: &str) -> anyhow::R
             }
         });
     }
+    let addr = listener.local_addr()?;
     println!(
         "sannong serving {data} on http://{addr} (API description: http://{addr}/api/openapi.json)"
     );
@@ -141,6 +136,22 @@ pub async fn serve(platform: Platform, args: ServeArgs, data: &str) -> anyhow::R
     .context("the server stopped")?;
     println!("sannong stopped");
     Ok(())
+}
+
+async fn bind(addr: &str, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({flag})"))
+}
+
+async fn bind_unless_off(
+    addr: &str,
+    flag: &str,
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    if addr == "off" {
+        return Ok(None);
+    }
+    Ok(Some(bind(addr, flag).await?))
 }
 
 /// Fresh demo tokens (earlier ones revoked), printed once.

@@ -81,6 +81,33 @@ fn psql_lists_describes_and_reads_tables_exactly() {
             "\\d shows {column}:\n{described}"
         );
     }
+    // What DBeaver, Metabase and Grafana ask when they connect.
+    for (query, expected) in [
+        (
+            "SELECT current_database(), current_schema()",
+            "sannong|public\n",
+        ),
+        ("SHOW search_path", "public\n"),
+        (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'logistics' ORDER BY 1",
+            "parcels\nstations\n",
+        ),
+        (
+            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c \
+             LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'v') AND n.nspname = 'admin'",
+            "admin|villages\n",
+        ),
+        (
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
+             WHERE c.relname = 'villages' AND a.attnum > 0 ORDER BY a.attnum",
+            "village_code|text\nvillage|text\ntown|text\npoor_village|boolean\n_submission_id|text\n",
+        ),
+    ] {
+        let got = stdout(&psql(&server, &analyst, &["-A", "-t", "-c", query]));
+        assert_eq!(got, expected, "{query}");
+    }
     // Values come back exact: decimals with their scale, timestamps (stored to the
     // microsecond, as Delta Lake does), NULLs, Chinese text.
     let query = "SELECT parcel_id, courier, fee_yuan, weight_kg, handed_in_at, delivered_at \

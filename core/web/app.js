@@ -1132,7 +1132,7 @@ function complianceTable(rows) {
     h('span', { class: 'meter', 'aria-hidden': 'true' }, h('span', { class: 'meter-fill', style: `width:${isNum(v) ? Math.round(v * 100) : 0}%` })),
     fmtPercent(v));
   return dataTable([
-    { head: 'col.department', cell: (r) => h('span', null, r.name_zh || r.department, h('br'), h('code', { class: 'muted' }, r.department)) },
+    { head: 'col.department', cell: (r) => h('span', null, L(r.name_zh || r.department, r.name_en), h('br'), h('code', { class: 'muted' }, r.department)) },
     { head: 'dash.due_count', num: true, cell: (r) => fmtInt(r.due) },
     { head: 'dash.on_time', num: true, cell: (r) => fmtInt(r.on_time) },
     { head: 'dash.late', num: true, cell: (r) => countBadge(r.late, 'late') },

@@ -72,6 +72,8 @@ pub struct DepartmentCompliance {
     pub department: String,
     /// Chinese name.
     pub name_zh: String,
+    /// English name.
+    pub name_en: String,
     /// Periods due by the date.
     pub due: u64,
     /// Of which on time.
@@ -204,6 +206,7 @@ pub fn compliance(programme: &Programme, periods: &[DutyPeriod]) -> Vec<Departme
         out.push(DepartmentCompliance {
             department: department.id.clone(),
             name_zh: department.name_zh.clone(),
+            name_en: department.name_en.clone(),
             due,
             on_time,
             late,

@@ -2,7 +2,8 @@
 // checks what a person would see: sign-in and the role, navigation by role, the KPI
 // scorecard against `sannong kpi`, a good and a bad upload, the problems and template
 // downloads, the SQL console, the audit log and its chain, the English switch, and
-// that no page overflows sideways at 1366×768 or 375×812 (screenshots of each).
+// that no page overflows sideways at 1366×768 or 375×812 (screenshots of each), and the
+// accessibility basics of every page (labels, button names, contrast, the keyboard).
 //
 //   SANNONG_URL=http://127.0.0.1:8090 SANNONG_TOKENS=tokens.json SANNONG_KPIS=kpis.json \
 //   SANNONG_ARTIFACTS=out/ [CHROMIUM=/usr/bin/chromium] node tests/web/browser.mjs
@@ -116,8 +117,61 @@ async function noOverflow(page, what) {
   assert(scroll <= inner, `${what}: the page is ${scroll} px wide in a ${inner} px window (horizontal overflow)`);
 }
 
+/**
+ * Accessibility basics of the current page: every visible input has a label, every
+ * button a name, and visible text meets WCAG AA contrast against its background
+ * (4.5:1, or 3:1 for large text).
+ */
+async function accessible(page, what) {
+  // Colours are judged at rest, not halfway through a hover or focus transition.
+  await page.mouse.move(0, 0);
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'), null, { timeout: WAIT });
+  const problems = await page.evaluate(() => {
+    const visible = (e) => e.offsetParent !== null || e.getClientRects().length > 0;
+    const found = [];
+    for (const input of document.querySelectorAll('input, select, textarea')) {
+      if (input.type === 'hidden' || input.type === 'file' || !visible(input)) continue;
+      const named = (input.labels && input.labels.length) || input.getAttribute('aria-label') || input.getAttribute('aria-labelledby');
+      if (!named) found.push(`an input without a label: ${input.outerHTML.slice(0, 80)}`);
+    }
+    for (const button of document.querySelectorAll('button')) {
+      if (visible(button) && !button.innerText.trim() && !button.getAttribute('aria-label') && !button.title) {
+        found.push(`a button without a name: ${button.outerHTML.slice(0, 80)}`);
+      }
+    }
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const luminance = ([r, g, b]) => {
+      const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    };
+    const background = (e) => {
+      for (let n = e; n; n = n.parentElement) {
+        const c = rgb(getComputedStyle(n).backgroundColor);
+        if (c.length >= 3 && (c.length === 3 || c[3] === 1)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const texts = document.querySelectorAll('button, a, label, th, td, h1, h2, h3, p, span, strong, small, li, code');
+    for (const e of texts) {
+      const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      if (!own || !visible(e)) continue;
+      const style = getComputedStyle(e);
+      const color = rgb(style.color);
+      if (color.length === 4 && color[3] < 1) continue;
+      const [l1, l2] = [luminance(color.slice(0, 3)), luminance(background(e))];
+      const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) found.push(`contrast ${ratio.toFixed(2)}:1 of "${e.textContent.trim().slice(0, 30)}"`);
+    }
+    return found;
+  });
+  assert(problems.length === 0, `${what}: ${problems.length} accessibility problem(s): ${problems.slice(0, 5).join('; ')}`);
+}
+
 /** Screenshots of the current page at both widths, asserting no horizontal overflow. */
 async function shoot(page, name) {
+  await accessible(page, name);
   for (const [viewport, suffix] of [[WIDE, '1366'], [NARROW, '375']]) {
     await page.setViewportSize(viewport);
     await page.waitForTimeout(400);
@@ -204,6 +258,29 @@ try {
     await page.locator('.login-status .error-box').waitFor();
     const text = await page.locator('.login-status .error-box').innerText();
     assert(text.trim().length > 4, 'a refused token shows no message');
+    await page.context().close();
+  });
+
+  // ---- the keyboard alone: sign in with Enter, then Tab reaches the menu with a visible focus
+  await check('keyboard only: sign in and reach the menu', async () => {
+    const page = await newPage(browser);
+    await page.goto(`${BASE}/`);
+    await page.locator('#token').focus();
+    await page.keyboard.type(TOKENS.analyst);
+    await page.keyboard.press('Enter');
+    await page.locator('#role').waitFor();
+    let reached = null;
+    for (let i = 0; i < 15 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => {
+        const e = document.activeElement;
+        if (!e || !e.closest('nav')) return null;
+        const style = getComputedStyle(e);
+        return { outline: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0, shadow: style.boxShadow !== 'none' };
+      });
+    }
+    assert(reached, 'Tab never reached a link of the menu');
+    assert(reached.outline || reached.shadow, 'the focused menu link shows no focus ring');
     await page.context().close();
   });
 

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::ingest::{Progress, UploadOutcome, UploadRequest, UploadStatus};
 use crate::platform::Platform;
 use crate::plugin::registry::{self, InstallOutcome};
-use crate::query::QueryResult;
+use crate::query::{QueryResult, QueryService};
 
 fn event(actor: &Actor, action: &str, target: &str) -> AuditEvent {
     AuditEvent {
@@ -116,16 +116,18 @@ impl Platform {
 
     /// Runs read-only SQL as `actor`; the audit log is visible to auditors and admins.
     pub async fn query_as(&self, actor: &Actor, sql: &str) -> Result<QueryResult> {
+        self.read_as(actor, sql, false).await
+    }
+
+    /// [`Platform::query_as`] for a client of the PostgreSQL wire protocol: its session
+    /// also has `pg_catalog`.
+    pub async fn postgres_query_as(&self, actor: &Actor, sql: &str) -> Result<QueryResult> {
+        self.read_as(actor, sql, true).await
+    }
+
+    async fn read_as(&self, actor: &Actor, sql: &str, postgres: bool) -> Result<QueryResult> {
         let base = event(actor, "query", sql);
-        let outcome = async {
-            actor.check_query()?;
-            if actor.may_read_audit_log() {
-                self.audit_query_service().query(sql).await
-            } else {
-                self.analysis_query_service().query(sql).await
-            }
-        }
-        .await;
+        let outcome = async { self.readers_service(actor, postgres)?.query(sql).await }.await;
         self.record_outcome(base, outcome, |r: &QueryResult| {
             (
                 "ok".into(),
@@ -136,15 +138,21 @@ impl Platform {
         .await
     }
 
-    /// A session over the tables `actor` may query, to plan a statement in (nothing is
-    /// run or recorded: running goes through [`Platform::query_as`]).
-    pub async fn session_as(&self, actor: &Actor) -> Result<datafusion::prelude::SessionContext> {
+    /// A session over the tables `actor` may query (with `pg_catalog` for PostgreSQL
+    /// clients), to plan a statement in: nothing is run or recorded, running goes
+    /// through [`Platform::query_as`].
+    pub async fn session_as(
+        &self,
+        actor: &Actor,
+        postgres: bool,
+    ) -> Result<datafusion::prelude::SessionContext> {
+        self.readers_service(actor, postgres)?.session().await
+    }
+
+    /// The query service of `actor`'s reads, if its role may query.
+    fn readers_service(&self, actor: &Actor, postgres: bool) -> Result<&QueryService> {
         actor.check_query()?;
-        if actor.may_read_audit_log() {
-            self.audit_query_service().session().await
-        } else {
-            self.analysis_query_service().session().await
-        }
+        Ok(self.readers_query_service(actor.may_read_audit_log(), postgres))
     }
 
     /// Installs a plugin as `actor` (admins only).

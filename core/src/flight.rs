@@ -74,7 +74,11 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let actor = self.caller(&request).await?;
         crate::query::check_read_only(&query.query).map_err(status)?;
-        let session = self.platform.session_as(&actor).await.map_err(status)?;
+        let session = self
+            .platform
+            .session_as(&actor, false)
+            .await
+            .map_err(status)?;
         let frame = session.sql(&query.query).await.map_err(|e| {
             status(Error::InvalidQuery(sannong_catalog::one_line(
                 &e.to_string(),

@@ -42,6 +42,8 @@ pub struct Platform {
     query: QueryService,
     analysis_query: QueryService,
     audit_query: QueryService,
+    postgres_analysis_query: QueryService,
+    postgres_audit_query: QueryService,
     audit_log: Arc<AuditLog>,
     tokens: Arc<Tokens>,
     config: PlatformConfig,
@@ -76,10 +78,7 @@ impl Platform {
                 base,
             ));
         let audit_log = Arc::new(AuditLog::new());
-        let analysis_query = query
-            .clone()
-            .on(QueryPool::Analysis)
-            .with_postgres_catalog();
+        let analysis_query = query.clone().on(QueryPool::Analysis);
         let audit_query =
             analysis_query
                 .clone()
@@ -89,6 +88,8 @@ impl Platform {
                 )]);
         Platform {
             query,
+            postgres_analysis_query: analysis_query.clone().with_postgres_catalog(),
+            postgres_audit_query: audit_query.clone().with_postgres_catalog(),
             analysis_query,
             audit_query,
             audit_log,
@@ -124,6 +125,17 @@ impl Platform {
     /// The analysts' query service that also shows `sys.audit_log` (auditors, admins).
     pub fn audit_query_service(&self) -> &QueryService {
         &self.audit_query
+    }
+
+    /// The analysts' query service: with `sys.audit_log` or without, and with
+    /// PostgreSQL's `pg_catalog` for clients of the wire protocol (only they pay for it).
+    pub fn readers_query_service(&self, audit_log: bool, postgres: bool) -> &QueryService {
+        match (audit_log, postgres) {
+            (false, false) => &self.analysis_query,
+            (true, false) => &self.audit_query,
+            (false, true) => &self.postgres_analysis_query,
+            (true, true) => &self.postgres_audit_query,
+        }
     }
 
     /// The audit log.

@@ -3,13 +3,13 @@
 //!
 //! The password is a sannong token and the roles of the HTTP API apply: departments
 //! upload and do not query, only auditors and admins see `sys.audit_log`. Every
-//! statement runs through [`Platform::query_as`], so it is read-only, time- and
-//! memory-limited and recorded in the audit log exactly as over HTTP.
+//! statement runs through [`Platform::postgres_query_as`], so it is read-only, time-
+//! and memory-limited and recorded in the audit log exactly as over HTTP.
 //!
 //! datafusion-postgres supplies the protocol pieces: its Postgres-compatible parser
 //! (which rewrites `::regclass`, `OPERATOR(pg_catalog.~)` and the like), the
-//! `pg_catalog` tables tools read when they connect (registered in the query sessions,
-//! see [`QueryService::with_postgres_catalog`](crate::query::QueryService)), the
+//! `pg_catalog` tables tools read when they connect (registered in this protocol's
+//! query sessions only, see [`QueryService::with_postgres_catalog`](crate::query::QueryService)), the
 //! `SET`/`SHOW`/transaction statements clients send, and encoding Arrow as rows.
 //! Prepared statements are planned against the caller's tables to describe their
 //! parameters and columns; at execution their parameters are written into the
@@ -90,8 +90,8 @@ impl Handlers {
                 parser: Arc::new(Parser {
                     platform: platform.clone(),
                     sql: PostgresCompatibilityParser::new(),
+                    hooks: vec![Arc::new(SetShowHook), Arc::new(TransactionStatementHook)],
                 }),
-                hooks: vec![Arc::new(SetShowHook), Arc::new(TransactionStatementHook)],
             }),
             startup: Arc::new(TokenStartup {
                 platform,
@@ -176,7 +176,6 @@ impl StartupHandler for TokenStartup {
 struct Service {
     platform: Platform,
     parser: Arc<Parser>,
-    hooks: Vec<Arc<dyn QueryHook>>,
 }
 
 /// The caller, from the connection's token (checked again on every statement, so a
@@ -203,7 +202,7 @@ impl Service {
     ) -> PgWireResult<Response> {
         let result = self
             .platform
-            .query_as(actor, sql)
+            .postgres_query_as(actor, sql)
             .await
             .map_err(|e| user_error(&e))?;
         Ok(Response::Query(encode(result, format, client)?))
@@ -224,11 +223,12 @@ impl SimpleQueryHandler for Service {
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
-        let scratch = SessionContext::new();
         let mut responses = Vec::new();
         'statements: for statement in statements {
-            for hook in &self.hooks {
-                if let Some(response) = hook.handle_simple_query(&statement, &scratch, client).await
+            for hook in &self.parser.hooks {
+                if let Some(response) = hook
+                    .handle_simple_query(&statement, &SessionContext::new(), client)
+                    .await
                 {
                     responses.push(response?);
                     continue 'statements;
@@ -272,10 +272,9 @@ impl ExtendedQueryHandler for Service {
         let type_refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
         let wire_refs: Vec<Option<&Type>> = wire_types.iter().map(Some).collect();
         let values = deserialize_parameters_with_server_types(portal, &type_refs, &wire_refs)?;
-        let scratch = SessionContext::new();
-        for hook in &self.hooks {
+        for hook in &self.parser.hooks {
             if let Some(response) = hook
-                .handle_extended_query(statement, plan, &values, &scratch, client)
+                .handle_extended_query(statement, plan, &values, &SessionContext::new(), client)
                 .await
             {
                 return response;
@@ -294,10 +293,13 @@ impl ExtendedQueryHandler for Service {
 }
 
 /// Parses SQL the Postgres way and plans prepared statements against the caller's
-/// tables.
+/// tables; session statements (`SET`, `SHOW`, `BEGIN`…) go to datafusion-postgres'
+/// hooks, each call with a fresh session of its own (a client's `SET` must not reach
+/// another's) and none of the platform's tables.
 pub struct Parser {
     platform: Platform,
     sql: PostgresCompatibilityParser,
+    hooks: Vec<Arc<dyn QueryHook>>,
 }
 
 impl Parser {
@@ -332,13 +334,9 @@ impl QueryParser for Parser {
         }
         let statement = statements.remove(0);
         let text = statement.to_string();
-        let scratch = SessionContext::new();
-        for hook in [
-            Arc::new(SetShowHook) as Arc<dyn QueryHook>,
-            Arc::new(TransactionStatementHook),
-        ] {
+        for hook in &self.hooks {
             if let Some(plan) = hook
-                .handle_extended_parse_query(&statement, &scratch, client)
+                .handle_extended_parse_query(&statement, &SessionContext::new(), client)
                 .await
             {
                 return Ok(Some((text, Some((statement, plan?)))));
@@ -348,7 +346,7 @@ impl QueryParser for Parser {
         let actor = caller(&self.platform, client).await?;
         let session = self
             .platform
-            .session_as(&actor)
+            .session_as(&actor, true)
             .await
             .map_err(|e| user_error(&e))?;
         let plan = session

@@ -25,6 +25,27 @@ pub fn command(data: impl AsRef<std::ffi::OsStr>) -> Command {
     command
 }
 
+/// Runs a Python script (a real client: psycopg, ADBC, deltalake) with `args` and returns
+/// the JSON it prints; `what` names it in a failure.
+pub fn python_json(what: &str, script: &str, args: &[&str]) -> serde_json::Value {
+    let output = Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
 pub fn sannong(data: &std::path::Path, args: &[&str]) -> Output {
     command(data)
         .args(args)

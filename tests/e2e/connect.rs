@@ -238,16 +238,7 @@ with psycopg.connect(host=host, port=port, user="analyst", password=token, dbnam
     counted = conn.execute("SELECT count(*) FROM admin.villages WHERE town = %s", ("石角镇",)).fetchone()[0]
     print(json.dumps({"rows": [[r[0], str(r[1]), r[2].isoformat(sep=" ")] for r in rows], "counted": counted}, ensure_ascii=False))
 "#;
-    let output = Command::new("python3")
-        .args(["-c", script, host, port, &analyst])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "psycopg: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let result = crate::cli::python_json("psycopg", script, &[host, port, &analyst]);
     assert_eq!(
         result,
         serde_json::json!({"rows": [["YZ3", "0.00", "2021-03-31 23:59:59"]], "counted": 2})
@@ -307,16 +298,11 @@ except adbc_driver_manager.Error as e:
     out["department"] = str(e)
 print(json.dumps(out, ensure_ascii=False))
 "#;
-    let output = Command::new("python3")
-        .args(["-c", script, &server.flight_addr, &analyst, &department])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "ADBC: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let result = crate::cli::python_json(
+        "ADBC",
+        script,
+        &[&server.flight_addr, &analyst, &department],
     );
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
         result["schema"],
         serde_json::json!([

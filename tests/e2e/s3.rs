@@ -199,16 +199,7 @@ print(json.dumps({"rows": table.num_rows, "first": ids[0], "last": ids[-1],
 # deltalake's runtime threads can abort the interpreter's teardown; the answer is out.
 os._exit(0)
 "#;
-    let output = Command::new("python3")
-        .args(["-c", script, &moto.endpoint])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "deltalake: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let read: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let read = crate::cli::python_json("deltalake", script, &[&moto.endpoint]);
     assert_eq!(
         read,
         serde_json::json!({"rows": 550, "first": "A00000", "last": "C00199",

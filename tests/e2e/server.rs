@@ -121,6 +121,11 @@ pub fn token(data: &Path, role: &str) -> String {
     out.lines().last().unwrap().trim().to_owned()
 }
 
+/// A workbook received over HTTP.
+fn xlsx(bytes: &[u8]) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
+    calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap()
+}
+
 fn json(response: reqwest::blocking::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().unwrap();
@@ -349,8 +354,7 @@ fn uploads_over_http_and_what_each_department_sees() {
         "{disposition}"
     );
     let bytes = file.bytes().unwrap();
-    let mut workbook: calamine::Xlsx<_> =
-        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut workbook = xlsx(&bytes);
     let sheet = workbook.worksheet_range_at(0).unwrap().unwrap();
     assert_eq!(
         sheet.height(),
@@ -561,8 +565,7 @@ fn the_web_pages_and_blank_templates_are_served() {
         "{disposition}"
     );
     let bytes = response.bytes().unwrap();
-    let mut workbook: calamine::Xlsx<_> =
-        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut workbook = xlsx(&bytes);
     assert_eq!(workbook.sheet_names()[1], "说明");
     let blank = workbook.worksheet_range_at(0).unwrap().unwrap();
     let first_row: Vec<String> = blank

@@ -93,24 +93,17 @@ pub async fn serve(platform: Platform, args: ServeArgs, data: &str) -> anyhow::R
             "PostgreSQL wire protocol on postgresql://{}/sannong (password: a token; see docs/connect.md)",
             pg.local_addr()?
         );
-        let platform = platform.clone();
-        tokio::spawn(async move {
-            if let Err(e) = sannong::postgres::serve(pg, platform).await {
-                tracing::error!("the PostgreSQL listener stopped: {e}");
-            }
-        });
+        beside("PostgreSQL", sannong::postgres::serve(pg, platform.clone()));
     }
     if let Some(flight) = flight {
         println!(
             "Arrow Flight SQL on grpc://{} (authorization: Bearer <token>; see docs/connect.md)",
             flight.local_addr()?
         );
-        let platform = platform.clone();
-        tokio::spawn(async move {
-            if let Err(e) = sannong::flight::serve(flight, platform).await {
-                tracing::error!("the Flight SQL listener stopped: {e}");
-            }
-        });
+        beside(
+            "Flight SQL",
+            sannong::flight::serve(flight, platform.clone()),
+        );
     }
     let addr = listener.local_addr()?;
     println!(
@@ -136,6 +129,18 @@ pub async fn serve(platform: Platform, args: ServeArgs, data: &str) -> anyhow::R
     .context("the server stopped")?;
     println!("sannong stopped");
     Ok(())
+}
+
+/// Runs a protocol listener beside the HTTP server; if it stops, says so in the log.
+fn beside<E: std::fmt::Display>(
+    protocol: &'static str,
+    listener: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = listener.await {
+            tracing::error!("the {protocol} listener stopped: {e}");
+        }
+    });
 }
 
 async fn bind(addr: &str, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {

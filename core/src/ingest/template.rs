@@ -122,17 +122,14 @@ fn explain(column: &TemplateColumn) -> [String; 7] {
 }
 
 fn range_text(range: &ValueRange) -> String {
-    let low = range
-        .min
-        .as_ref()
-        .map(|b| format!("{} {}", b.value, if b.inclusive { "≤" } else { "<" }));
-    let high = range
-        .max
-        .as_ref()
-        .map(|b| format!("{} {}", if b.inclusive { "≤" } else { "<" }, b.value));
-    format!(
-        "{}值{}",
-        low.map(|l| l + " ").unwrap_or_default(),
-        high.map(|h| " ".to_owned() + &h).unwrap_or_default()
-    )
+    let sign = |inclusive: bool| if inclusive { "≤" } else { "<" };
+    let mut text = String::new();
+    if let Some(min) = &range.min {
+        text.push_str(&format!("{} {} ", min.value, sign(min.inclusive)));
+    }
+    text.push('值');
+    if let Some(max) = &range.max {
+        text.push_str(&format!(" {} {}", sign(max.inclusive), max.value));
+    }
+    text
 }

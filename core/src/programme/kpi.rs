@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, Float64Array, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
@@ -127,10 +127,43 @@ pub fn meets(value: f64, op: &str, target: f64) -> bool {
 }
 
 fn column(batch: &RecordBatch, name: &str) -> Option<f64> {
+    at(&floats(batch, name), 0)
+}
+
+/// A column as floats, if the batch has it.
+fn floats(batch: &RecordBatch, name: &str) -> Option<Float64Array> {
     let array = batch.column_by_name(name)?;
     let floats = arrow::compute::cast(array, &DataType::Float64).ok()?;
-    let floats = floats.as_primitive::<Float64Type>();
-    (!floats.is_empty() && floats.is_valid(0)).then(|| floats.value(0))
+    Some(floats.as_primitive::<Float64Type>().clone())
+}
+
+/// The value at `row`, if there is one.
+fn at(floats: &Option<Float64Array>, row: usize) -> Option<f64> {
+    floats
+        .as_ref()
+        .filter(|f| row < f.len() && f.is_valid(row))
+        .map(|f| f.value(row))
+}
+
+/// Runs `sql`; a table nobody has reported yet gives no rows rather than an error.
+async fn rows_unless_unreported(
+    ctx: &SessionContext,
+    sql: &str,
+) -> datafusion::error::Result<QueryResult> {
+    match ctx.sql(sql).await {
+        Ok(frame) => {
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            Ok(QueryResult {
+                schema,
+                batches: frame.collect().await?,
+            })
+        }
+        Err(e) if crate::query::is_missing_table(&e) => Ok(QueryResult {
+            schema: Arc::new(arrow::datatypes::Schema::empty()),
+            batches: Vec::new(),
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 /// The session KPIs run in: the latest versions, or those current at `as_of`.
@@ -227,17 +260,11 @@ pub async fn by_town(
     let mut breakdowns = Vec::new();
     for kpi in &programme.kpis {
         let Some(sql) = &kpi.by_town else { continue };
-        let batches = match ctx.sql(&window.fill(sql)).await {
-            Ok(frame) => frame
-                .collect()
-                .await
-                .map_err(|e| Error::Execution(format!("{} by town: {e}", kpi.id)))?,
-            // A table nobody has reported yet: no town has data.
-            Err(e) if crate::query::is_missing_table(&e) => Vec::new(),
-            Err(e) => return Err(Error::Execution(format!("{} by town: {e}", kpi.id))),
-        };
+        let rows = rows_unless_unreported(&ctx, &window.fill(sql))
+            .await
+            .map_err(|e| Error::Execution(format!("{} by town: {e}", kpi.id)))?;
         let mut towns = Vec::new();
-        for batch in &batches {
+        for batch in &rows.batches {
             let names = arrow::compute::cast(
                 batch.column_by_name("town").ok_or_else(|| {
                     Error::Programme(format!(
@@ -249,18 +276,19 @@ pub async fn by_town(
             )
             .map_err(|e| Error::Internal(e.to_string()))?;
             let names = names.as_string::<i32>();
+            let [value, current, baseline, numerator, denominator] =
+                ["value", "current", "baseline", "numerator", "denominator"]
+                    .map(|name| floats(batch, name));
             for row in 0..batch.num_rows() {
-                let one = batch.slice(row, 1);
-                let get = |name: &str| column(&one, name);
-                let value = get("value");
+                let value = at(&value, row);
                 towns.push(TownValue {
                     town: names.value(row).to_owned(),
                     value,
                     status: status_of(value, kpi),
-                    current: get("current"),
-                    baseline: get("baseline"),
-                    numerator: get("numerator"),
-                    denominator: get("denominator"),
+                    current: at(&current, row),
+                    baseline: at(&baseline, row),
+                    numerator: at(&numerator, row),
+                    denominator: at(&denominator, row),
                 });
             }
         }
@@ -380,27 +408,12 @@ pub async fn explain(
             source.table,
             window.fill(&source.filter)
         );
-        let result = match ctx.sql(&sql).await {
-            Ok(frame) => {
-                let schema = Arc::new(frame.schema().as_arrow().clone());
-                let batches = frame
-                    .collect()
-                    .await
-                    .map_err(|e| Error::Execution(e.to_string()))?;
-                QueryResult { schema, batches }
-            }
-            // A table nobody has reported yet fed nothing.
-            Err(e) if crate::query::is_missing_table(&e) => QueryResult {
-                schema: Arc::new(arrow::datatypes::Schema::empty()),
-                batches: Vec::new(),
-            },
-            Err(e) => {
-                return Err(Error::Execution(format!(
-                    "tracing the rows of {} in {}: {e}",
-                    kpi.id, source.table
-                )));
-            }
-        };
+        let result = rows_unless_unreported(&ctx, &sql).await.map_err(|e| {
+            Error::Execution(format!(
+                "tracing the rows of {} in {}: {e}",
+                kpi.id, source.table
+            ))
+        })?;
         lineage.push((source.table.clone(), result));
     }
     Ok(Explanation {

@@ -118,15 +118,20 @@ pub async fn upload(
 /// A body that could not be read: too large (413) or malformed (400).
 pub(super) fn body_error(message: &str) -> ApiError {
     if message.contains("length limit") || message.contains("too large") {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "文件太大",
-            format!("the request body is larger than the limit: {message}"),
-        )
+        too_large(message)
     } else {
         ApiError::bad_request(format!("cannot read the request body: {message}"))
     }
+}
+
+/// A body over the limit (413).
+pub(super) fn too_large(detail: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        "文件太大",
+        format!("the request body is larger than the limit: {detail}"),
+    )
 }
 
 async fn read_form(

@@ -33,7 +33,7 @@ impl SpooledBody {
             let chunk = chunk.map_err(|e| super::handlers::body_error(&e.to_string()))?;
             len += chunk.len() as u64;
             if len > limit as u64 {
-                return Err(super::handlers::body_error(&format!(
+                return Err(super::handlers::too_large(&format!(
                     "length limit of {} MB exceeded",
                     limit >> 20
                 )));
@@ -45,11 +45,6 @@ impl SpooledBody {
             file: writer.into_std().await,
             len,
         })
-    }
-
-    /// Its size in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
     }
 
     /// Whether it is empty.

@@ -50,12 +50,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(|| serve("index.html"))).route(
         "/assets/{name}",
-        get(|Path(name): Path<String>| serve_named(name)),
+        get(|Path(name): Path<String>| async move { serve(&name).await }),
     )
-}
-
-async fn serve_named(name: String) -> Response {
-    serve(&name).await
 }
 
 async fn serve(name: &str) -> Response {

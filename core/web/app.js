@@ -735,7 +735,7 @@ function dutyPeriods(periods, duties, onChoose) {
     const tally = {};
     for (const p of periods) tally[p.status] = (tally[p.status] || 0) + 1;
     clear(counts, statuses.slice(1).map((s) => h('span', { class: 'count-item' }, badge(s), ` ${tally[s] || 0}`)));
-    clear(tableBox, dataTable([
+    clear(tableBox, pagedTable([
       { head: 'col.duty', cell: (p) => { const d = byId.get(p.duty_id); return d ? L(d.name_zh, d.name_en) : p.duty_id; } },
       deptSelect ? { head: 'col.department', cell: (p) => p.department } : null,
       { head: 'col.period', cell: (p) => p.period || '—' },

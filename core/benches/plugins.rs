@@ -140,6 +140,7 @@ fn main() {
         sannong_sdk::testing::validate::<BenchPlugin>("parcels", None, &batch)
             .expect("native validate")
     });
+    let (encode, _) = time(5, || sannong::plugin::runtime::encode(&batch).expect("encode"));
     let (wasm, wasm_found) = time(5, || {
         runtime
             .validate(&plugin, "parcels", None, &batch)
@@ -163,6 +164,10 @@ fn main() {
     println!(
         "  validate, WASM (incl. IPC encode and copy-in):  {:>10.1} ms",
         wasm.as_secs_f64() * 1e3
+    );
+    println!(
+        "    of which Arrow IPC encoding on the host:      {:>10.1} ms",
+        encode.as_secs_f64() * 1e3
     );
     println!(
         "  WASM / native:                                  {:>10.2} x   ({} problems found by both)",

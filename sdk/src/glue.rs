@@ -10,6 +10,7 @@ mod imp {
     use crate::bindings::sannong::plugin::types as wit;
     use crate::manifest as sdk;
     use crate::{Call, Diagnostics, Plugin, Rows};
+    use arrow_array::RecordBatch;
 
     fn data_type(t: sdk::DataType) -> wit::DataType {
         match t {
@@ -110,18 +111,18 @@ mod imp {
         }
     }
 
-    fn call(request: &wit::Request) -> Call {
-        Call {
-            duty: request.duty.clone(),
-            period: request.period.clone(),
-        }
+    /// The call and its rows, decoded where the host put them.
+    fn call(request: wit::Request) -> Result<(Call, RecordBatch), String> {
+        let wit::Request { duty, period, rows } = request;
+        let batch = crate::ipc::decode(rows).map_err(|e| e.0)?;
+        Ok((Call { duty, period }, batch))
     }
 
     /// `validate` of the contract.
     pub fn validate<P: Plugin>(request: wit::Request) -> Result<Vec<wit::Diagnostic>, String> {
-        let batch = crate::ipc::decode(&request.rows).map_err(|e| e.0)?;
+        let (call, batch) = call(request)?;
         let mut out = Diagnostics::default();
-        P::validate(&call(&request), &Rows::new(&batch), &mut out).map_err(|e| e.0)?;
+        P::validate(&call, &Rows::new(&batch), &mut out).map_err(|e| e.0)?;
         Ok(out
             .into_items()
             .into_iter()
@@ -142,8 +143,8 @@ mod imp {
 
     /// `transform` of the contract.
     pub fn transform<P: Plugin>(request: wit::Request) -> Result<Vec<u8>, String> {
-        let batch = crate::ipc::decode(&request.rows).map_err(|e| e.0)?;
-        let out = P::transform(&call(&request), batch).map_err(|e| e.0)?;
+        let (call, batch) = call(request)?;
+        let out = P::transform(&call, batch).map_err(|e| e.0)?;
         crate::ipc::encode(&out).map_err(|e| e.0)
     }
 }

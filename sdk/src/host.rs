@@ -13,7 +13,7 @@ use crate::PluginError;
 /// call: plugins cannot write.
 pub fn query(sql: &str) -> Result<RecordBatch, PluginError> {
     let bytes = imp::query(sql).map_err(PluginError)?;
-    crate::ipc::decode(&bytes)
+    crate::ipc::decode(bytes)
 }
 
 /// Logs a message at info level.

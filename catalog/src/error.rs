@@ -43,6 +43,14 @@ pub enum CatalogError {
         /// What is wrong, naming the id.
         detail: String,
     },
+    /// A county id or county that cannot be used.
+    #[error("county '{id}': {reason}")]
+    InvalidCounty {
+        /// The id as given.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Something asked for by id (a token…) does not exist.
     #[error("{what} does not exist")]
     NotFound {

@@ -10,6 +10,7 @@
 //! pipeline on this crate.
 
 pub mod audit;
+mod counties;
 mod error;
 mod history;
 mod location;
@@ -21,6 +22,7 @@ mod table_name;
 mod tables;
 mod tokens;
 
+pub use counties::{CountyRecord, check_county_id};
 pub use error::{CatalogError, Result, one_line};
 pub use history::TableVersion;
 pub use location::DataLocation;

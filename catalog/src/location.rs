@@ -97,6 +97,25 @@ impl DataLocation {
         &self.storage_options
     }
 
+    /// A location under this one (`rel` without leading `/`), with the same storage
+    /// options.
+    pub fn child(&self, rel: &str) -> Result<DataLocation> {
+        let mut root = self.join(rel)?;
+        if !root.path().ends_with('/') {
+            let path = format!("{}/", root.path());
+            root.set_path(&path);
+        }
+        Ok(DataLocation {
+            display: format!(
+                "{}/{}",
+                self.display.trim_end_matches('/'),
+                rel.trim_end_matches('/')
+            ),
+            root,
+            storage_options: self.storage_options.clone(),
+        })
+    }
+
     /// The URL of a path under the root (`rel` without leading `/`).
     pub fn join(&self, rel: &str) -> Result<Url> {
         self.root.join(rel).map_err(|e| {

@@ -281,6 +281,23 @@ impl Programme {
         Self::parse(&format!("{}programme/", catalog.location().root()), texts)
     }
 
+    /// Stores the programme files of `dir` (checked first) as the data location's own
+    /// (`<root>/programme/`).
+    pub async fn store(catalog: &Catalog, dir: &Path) -> Result<()> {
+        Self::from_dir(dir)?;
+        let (store, root) = catalog.root_store();
+        for file in FILES {
+            let text = std::fs::read(dir.join(file))
+                .map_err(|e| invalid(file, format!("cannot read it in {}: {e}", dir.display())))?;
+            let path = root.clone().join("programme").join(file);
+            store
+                .put(&path, text.into())
+                .await
+                .map_err(|e| CatalogError::storage(format!("writing {path}"), e))?;
+        }
+        Ok(())
+    }
+
     /// Checks ids are unique and every reference names something that exists.
     pub fn validate(&self) -> Result<()> {
         let unique = |file: &str, ids: Vec<&str>| -> Result<()> {

@@ -140,7 +140,9 @@ fn main() {
         sannong_sdk::testing::validate::<BenchPlugin>("parcels", None, &batch)
             .expect("native validate")
     });
-    let (encode, _) = time(5, || sannong::plugin::runtime::encode(&batch).expect("encode"));
+    let (encode, _) = time(5, || {
+        sannong::plugin::runtime::encode(&batch).expect("encode")
+    });
     let (wasm, wasm_found) = time(5, || {
         runtime
             .validate(&plugin, "parcels", None, &batch)

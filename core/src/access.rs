@@ -12,10 +12,11 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use bytes::Bytes;
-use sannong_catalog::Catalog;
 use sannong_catalog::audit::{AuditEntry, AuditEvent, AuditLog, Verification};
+use sannong_catalog::programme::Programme;
 use sannong_catalog::sql::SystemTable;
 use sannong_catalog::sql::system::{BatchBuilder, system_table_error};
+use sannong_catalog::{Catalog, CountyRecord};
 use serde_json::json;
 
 use crate::auth::{Actor, NewToken, Role};
@@ -125,17 +126,20 @@ impl Platform {
         self.read_as(actor, sql, true).await
     }
 
+    /// Runs in `actor`'s county (recorded in its audit log), for a county's token.
     async fn read_as(&self, actor: &Actor, sql: &str, postgres: bool) -> Result<QueryResult> {
+        let platform = self.for_actor(actor)?;
         let base = event(actor, "query", sql);
-        let outcome = async { self.readers_service(actor, postgres)?.query(sql).await }.await;
-        self.record_outcome(base, outcome, |r: &QueryResult| {
-            (
-                "ok".into(),
-                Some(r.row_count() as u64),
-                serde_json::Value::Null,
-            )
-        })
-        .await
+        let outcome = async { platform.readers_service(actor, postgres)?.query(sql).await }.await;
+        platform
+            .record_outcome(base, outcome, |r: &QueryResult| {
+                (
+                    "ok".into(),
+                    Some(r.row_count() as u64),
+                    serde_json::Value::Null,
+                )
+            })
+            .await
     }
 
     /// A session over the tables `actor` may query (with `pg_catalog` for PostgreSQL
@@ -146,13 +150,55 @@ impl Platform {
         actor: &Actor,
         postgres: bool,
     ) -> Result<datafusion::prelude::SessionContext> {
-        self.readers_service(actor, postgres)?.session().await
+        self.for_actor(actor)?
+            .readers_service(actor, postgres)?
+            .session()
+            .await
     }
 
     /// The query service of `actor`'s reads, if its role may query.
     fn readers_service(&self, actor: &Actor, postgres: bool) -> Result<&QueryService> {
         actor.check_query()?;
         Ok(self.readers_query_service(actor.may_read_audit_log(), postgres))
+    }
+
+    /// Adds a county to this deployment as `actor` (admins of the deployment only), with
+    /// its own programme files if given (else the built-in programme).
+    pub async fn add_county_as(
+        &self,
+        actor: &Actor,
+        county: &CountyRecord,
+        programme_dir: Option<&std::path::Path>,
+    ) -> Result<()> {
+        let base = event(actor, "county.add", &county.id);
+        let outcome = async {
+            actor.check_admin()?;
+            if actor.county.is_some() || self.county().is_some() {
+                return Err(Error::Forbidden(
+                    "counties are added by an admin of the whole deployment, not of a county"
+                        .into(),
+                ));
+            }
+            // Checked before anything is written: a county never starts half set up.
+            let programme = programme_dir.map(Programme::from_dir).transpose()?;
+            self.catalog().create_county(county).await?;
+            if let Some(dir) = programme_dir {
+                let location = self.catalog().location().county(&county.id)?;
+                let catalog = Catalog::open(location).await?;
+                Programme::store(&catalog, dir).await?;
+            }
+            Ok(programme.map(|p| p.departments.len()))
+        }
+        .await;
+        self.record_outcome(base, outcome, |departments: &Option<usize>| {
+            (
+                "ok".into(),
+                None,
+                json!({ "name_zh": county.name_zh, "programme_departments": departments }),
+            )
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Installs a plugin as `actor` (admins only).
@@ -205,8 +251,18 @@ impl Platform {
         let base = event(actor, "token.create", &format!("{name} ({role})"));
         let outcome = async {
             actor.check_admin()?;
+            if matches!(role, Role::Department(_)) {
+                self.check_holds_county_data()?;
+            }
             self.tokens()
-                .create(self.catalog(), self.programme(), role, name, &actor.name)
+                .create(
+                    self.catalog(),
+                    self.programme(),
+                    self.county(),
+                    role,
+                    name,
+                    &actor.name,
+                )
                 .await
         }
         .await;
@@ -248,8 +304,26 @@ impl Platform {
     }
 
     /// The actor a bearer token stands for.
+    /// A county's token is checked by its county (see [`Platform::for_actor`]).
     pub async fn authenticate(&self, token: &str) -> Result<Actor> {
-        self.tokens().authenticate(self.catalog(), token).await
+        match crate::auth::token_county(token) {
+            Some(county) if self.county() != Some(county) => match self.counties().get(county) {
+                Some(platform) => {
+                    platform
+                        .tokens()
+                        .authenticate(platform.catalog(), Some(county), token)
+                        .await
+                }
+                None => Err(Error::Unauthorized(format!(
+                    "the bearer token is of county {county}, which is not served here"
+                ))),
+            },
+            _ => {
+                self.tokens()
+                    .authenticate(self.catalog(), self.county(), token)
+                    .await
+            }
+        }
     }
 
     /// Walks the audit log's hash chain (auditors and admins).

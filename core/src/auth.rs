@@ -4,7 +4,9 @@
 //! to its own department's duties, read its own submissions), `analyst` (read-only SQL
 //! over every table but the audit log), `auditor` (analyst plus the audit log).
 //!
-//! A token reads `sn_<id>_<secret>`: the id finds its record (`sannong_catalog`'s
+//! A token reads `sn_<id>_<secret>`, or `sn_<county>.<id>_<secret>` for a county of a
+//! deployment serving several (its record lives in that county's own data, so it opens
+//! that county only): the id finds its record (`sannong_catalog`'s
 //! token store), the secret is checked against the stored argon2 hash — the secret
 //! itself is printed once, at creation, and never stored. Checked tokens are
 //! remembered for [`CHECKED_TOKEN_TTL`] so a busy client does not pay argon2 on every
@@ -80,6 +82,9 @@ pub struct Actor {
     pub role: Role,
     /// The token id, if acting through one.
     pub token_id: Option<String>,
+    /// The county whose token it is, in a deployment of several counties (`None`: the
+    /// only county, or the deployment itself — provincial roles).
+    pub county: Option<String>,
 }
 
 impl Actor {
@@ -89,6 +94,7 @@ impl Actor {
             name: name.to_owned(),
             role: Role::Admin,
             token_id: None,
+            county: None,
         }
     }
 
@@ -188,11 +194,12 @@ fn random_hex(bytes: usize) -> String {
 
 impl Tokens {
     /// Creates a token for `role` (a department role must name a department of the
-    /// programme) and stores its hash.
+    /// programme) and stores its hash; a county's token names its county.
     pub async fn create(
         &self,
         catalog: &Catalog,
         programme: &Programme,
+        county: Option<&str>,
         role: &Role,
         name: &str,
         by: &str,
@@ -229,9 +236,10 @@ impl Tokens {
             revoked_by: None,
         };
         catalog.create_token(&record).await?;
+        let scope = county.map(|c| format!("{c}.")).unwrap_or_default();
         Ok(NewToken {
             record,
-            token: format!("sn_{id}_{secret}"),
+            token: format!("sn_{scope}{id}_{secret}"),
         })
     }
 
@@ -244,8 +252,14 @@ impl Tokens {
         Ok(record)
     }
 
-    /// The actor a bearer token stands for; 401 for anything wrong with it.
-    pub async fn authenticate(&self, catalog: &Catalog, token: &str) -> Result<Actor> {
+    /// The actor a bearer token of `county` (`None`: of the data location itself) stands
+    /// for; 401 for anything wrong with it, a token of another county included.
+    pub async fn authenticate(
+        &self,
+        catalog: &Catalog,
+        county: Option<&str>,
+        token: &str,
+    ) -> Result<Actor> {
         let key = fingerprint(token);
         if let Some((actor, at)) = self.checked.lock().ok().and_then(|c| c.get(&key).cloned())
             && at.elapsed() < CHECKED_TOKEN_TTL
@@ -258,10 +272,15 @@ impl Tokens {
             )
         };
         let mut parts = token.trim().splitn(3, '_');
-        let (Some("sn"), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next())
+        let (Some("sn"), Some(scoped_id), Some(secret)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             return Err(invalid());
         };
+        if token_county(token) != county {
+            return Err(invalid());
+        }
+        let id = scoped_id.rsplit('.').next().unwrap_or(scoped_id);
         if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid());
         }
@@ -278,12 +297,19 @@ impl Tokens {
             name: record.name.clone(),
             role: record.role.parse()?,
             token_id: Some(record.id.clone()),
+            county: county.map(str::to_owned),
         };
         if let Ok(mut checked) = self.checked.lock() {
             checked.insert(key, (actor.clone(), Instant::now()));
         }
         Ok(actor)
     }
+}
+
+/// The county a token names (`sn_<county>.<id>_…`), if any.
+pub fn token_county(token: &str) -> Option<&str> {
+    let scoped_id = token.trim().strip_prefix("sn_")?.split('_').next()?;
+    scoped_id.split_once('.').map(|(county, _)| county)
 }
 
 #[cfg(test)]
@@ -300,11 +326,19 @@ mod tests {
     }
 
     #[test]
+    fn a_county_token_names_its_county() {
+        assert_eq!(token_county("sn_xinfeng.0a1b2c3d_secret"), Some("xinfeng"));
+        assert_eq!(token_county("sn_0a1b2c3d_secret"), None);
+        assert_eq!(token_county("Bearer junk"), None);
+    }
+
+    #[test]
     fn each_role_may_do_its_own_things_only() {
         let post = Actor {
             name: "post clerk".into(),
             role: Role::Department("post".into()),
             token_id: None,
+            county: None,
         };
         assert!(post.check_upload("post").is_ok());
         let err = post.check_upload("finance").unwrap_err().to_string();

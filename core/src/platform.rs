@@ -1,9 +1,16 @@
-//! The service layer shared by the CLI and (later) the server: one [`Platform`] per data
+//! The service layer shared by the CLI and the servers: one [`Platform`] per data
 //! location, holding the catalog, the query service and the plugin runtime.
+//!
+//! A data location holds one county, or is a deployment of several (`sannong county
+//! add`): each county is then a platform of its own under `counties/<id>/`, and the
+//! deployment's platform holds them, authenticates their tokens, hands each caller its
+//! county's platform ([`Platform::for_actor`]) and lets provincial analysts query all
+//! counties (`all_counties.*`).
 //!
 //! Commands call methods here, never the catalog, DataFusion or wasmtime directly, so
 //! the CLI and the HTTP API do the same thing the same way.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +19,7 @@ use sannong_catalog::audit::AuditLog;
 use sannong_catalog::programme::Programme;
 use sannong_catalog::{Catalog, DataLocation, TableName};
 
-use crate::auth::Tokens;
+use crate::auth::{Actor, Tokens};
 use crate::error::{Error, Result};
 use crate::ingest::{Progress, UploadOutcome, UploadRequest};
 use crate::plugin::registry::{self, InstallOutcome, InstalledPlugin};
@@ -32,6 +39,9 @@ pub struct PlatformConfig {
     /// A directory of programme files to use instead of the data location's own (or
     /// the built-in ones).
     pub programme_dir: Option<PathBuf>,
+    /// In a deployment of several counties, the county to open (`None`: the deployment
+    /// itself, with every county in it).
+    pub county: Option<String>,
 }
 
 /// The platform over one data location.
@@ -48,15 +58,98 @@ pub struct Platform {
     tokens: Arc<Tokens>,
     config: PlatformConfig,
     engine: Arc<Mutex<Option<Arc<PluginEngine>>>>,
+    counties: Arc<BTreeMap<String, Platform>>,
 }
 
 impl Platform {
-    /// Opens the data location (a path or URL).
+    /// Opens the data location (a path or URL): one county, one county of a deployment
+    /// (`config.county`), or a whole deployment with its counties.
     pub async fn open(data: &str, config: PlatformConfig) -> Result<Self> {
         let location = DataLocation::parse(data)?;
-        let catalog = Arc::new(Catalog::open(location).await?);
+        let root = Arc::new(Catalog::open(location.clone()).await?);
+        let counties = root.counties().await?;
+        if let Some(id) = &config.county {
+            if !counties.iter().any(|c| &c.id == id) {
+                return Err(Error::InvalidArgument(format!(
+                    "{data} has no county '{id}'; {}",
+                    county_list(counties.iter().map(|c| c.id.as_str()))
+                )));
+            }
+            return Self::open_county(&location, config).await;
+        }
+        let programme = Programme::load(&root, config.programme_dir.as_deref()).await?;
+        let mut opened = BTreeMap::new();
+        for county in &counties {
+            let config = PlatformConfig {
+                county: Some(county.id.clone()),
+                ..config.clone()
+            };
+            opened.insert(
+                county.id.clone(),
+                Self::open_county(&location, config).await?,
+            );
+        }
+        Ok(Self::new(root, Arc::new(programme), config).with_counties(opened))
+    }
+
+    /// Opens the county `config.county` of the deployment at `root`.
+    async fn open_county(root: &DataLocation, config: PlatformConfig) -> Result<Self> {
+        let id = config.county.as_deref().unwrap_or_default();
+        let catalog = Arc::new(Catalog::open(root.county(id)?).await?);
         let programme = Programme::load(&catalog, config.programme_dir.as_deref()).await?;
         Ok(Self::new(catalog, Arc::new(programme), config))
+    }
+
+    /// The deployment's platform holding `counties`: their tokens open them, and its
+    /// analysts' sessions show them all (each as a SQL catalog, and `all_counties`).
+    fn with_counties(mut self, counties: BTreeMap<String, Platform>) -> Self {
+        let services = |pick: fn(&Platform) -> &QueryService| {
+            counties
+                .iter()
+                .map(|(id, county)| (id.clone(), pick(county).clone()))
+                .collect::<Vec<_>>()
+        };
+        let analysts = services(|c| &c.analysis_query);
+        let auditors = services(|c| &c.audit_query);
+        self.analysis_query = self.analysis_query.with_counties(analysts.clone());
+        self.postgres_analysis_query = self.postgres_analysis_query.with_counties(analysts);
+        self.audit_query = self.audit_query.with_counties(auditors.clone());
+        self.postgres_audit_query = self.postgres_audit_query.with_counties(auditors);
+        self.counties = Arc::new(counties);
+        self
+    }
+
+    /// The counties of this deployment (empty: the data location is one county).
+    pub fn counties(&self) -> &BTreeMap<String, Platform> {
+        &self.counties
+    }
+
+    /// The county this platform is, in a deployment of several.
+    pub fn county(&self) -> Option<&str> {
+        self.config.county.as_deref()
+    }
+
+    /// The platform `actor` acts on: its county's, for a county's token.
+    pub fn for_actor(&self, actor: &Actor) -> Result<&Platform> {
+        match actor.county.as_deref() {
+            Some(county) if self.county() != Some(county) => self
+                .counties
+                .get(county)
+                .ok_or_else(|| Error::Unauthorized(format!("county {county} is not served here"))),
+            _ => Ok(self),
+        }
+    }
+
+    /// Refuses what only a county holds (uploads, plugins) on a deployment's root.
+    pub(crate) fn check_holds_county_data(&self) -> Result<()> {
+        if self.counties.is_empty() {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument(format!(
+            "{} is a deployment of several counties: uploads, plugins and department tokens belong to one county — use --county ID or a county's token ({})",
+            self.catalog.location().display(),
+            county_list(self.counties.keys().map(String::as_str))
+        )))
     }
 
     /// A platform over an already opened catalog, with the built-in programme.
@@ -98,6 +191,7 @@ impl Platform {
             programme,
             config,
             engine: Arc::new(Mutex::new(None)),
+            counties: Arc::new(BTreeMap::new()),
         }
     }
 
@@ -212,6 +306,7 @@ impl Platform {
         bytes: Bytes,
         by: &str,
     ) -> Result<InstallOutcome> {
+        self.check_holds_county_data()?;
         registry::install(&self.catalog, &self.plugin_engine()?, label, bytes, by).await
     }
 
@@ -238,6 +333,7 @@ impl Platform {
         request: UploadRequest,
         progress: &dyn Progress,
     ) -> Result<UploadOutcome> {
+        self.check_holds_county_data()?;
         crate::ingest::upload(self, request, progress).await
     }
 
@@ -245,6 +341,15 @@ impl Platform {
     pub async fn load_plugin(&self, plugin: &InstalledPlugin) -> Result<Arc<LoadedPlugin>> {
         registry::load(&self.catalog, &self.plugin_engine()?, plugin).await
     }
+}
+
+/// "the counties are a, b" for messages.
+fn county_list<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return "it holds no counties (add one with `sannong county add ID`)".into();
+    }
+    format!("the counties are {}", ids.join(", "))
 }
 
 /// What plugins may ask of the platform: read-only queries and pseudonyms.

@@ -508,6 +508,10 @@ function renderHeader() {
     box.append(
       h('span', { class: 'who' },
         h('span', { class: 'who-name' }, session.me.name || ''),
+        session.me.county
+          ? h('span', { class: 'county-badge', id: 'county', title: T('county.label') },
+            h('span', { class: 'sr-only' }, T('county.label'), ': '), session.me.county)
+          : null,
         h('span', { class: 'role-badge', id: 'role', title: session.me.role, dataset: { role: session.me.role } },
           h('span', { class: 'sr-only' }, T('role.label'), ': '), roleLabel(session.me.role))),
     );

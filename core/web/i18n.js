@@ -48,6 +48,7 @@ const WORDS = {
     'role.auditor': '审计员',
     'role.department': '部门：{id}',
     'role.label': '角色',
+    'county.label': '县',
 
     'login.title': '登录',
     'login.intro': '请输入管理员发给您的访问令牌（以 sn_ 开头）。令牌只保存在本浏览器标签页中，关闭后需重新登录。',
@@ -300,6 +301,7 @@ const WORDS = {
     'role.auditor': 'Auditor',
     'role.department': 'Department: {id}',
     'role.label': 'Role',
+    'county.label': 'County',
 
     'login.title': 'Sign in',
     'login.intro': 'Enter the access token your administrator gave you (it starts with sn_). It is kept in this browser tab only; you sign in again after closing it.',

@@ -15,7 +15,7 @@ const PARCELS: &str = "运单号,快递公司,方向,服务站编号,村代码,�
     YZ3,邮政,下行,ST001,441821101001,2021-03-31 23:59:59,,,0.00,3\n";
 
 /// `psql` with `token` as the password; `--csv` output without the header when asked.
-fn psql(server: &Server, token: &str, args: &[&str]) -> Output {
+pub fn psql(server: &Server, token: &str, args: &[&str]) -> Output {
     let (host, port) = server.pg_addr.rsplit_once(':').unwrap();
     Command::new("psql")
         .arg(format!(
@@ -29,7 +29,7 @@ fn psql(server: &Server, token: &str, args: &[&str]) -> Output {
         .expect("psql is installed")
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
         "psql failed: {}",

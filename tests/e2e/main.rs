@@ -10,12 +10,14 @@
 //! - `connect`: analysts' own tools — psql, psycopg and ADBC over the PostgreSQL
 //!   protocol and Arrow Flight SQL;
 //! - `web`: the web pages in headless chromium;
-//! - `s3`: the platform on S3 (moto), two servers on one bucket.
+//! - `s3`: the platform on S3 (moto), two servers on one bucket;
+//! - `counties`: one deployment serving several counties, locally and on S3.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod cli;
 mod connect;
+mod counties;
 mod departments;
 mod fixture;
 mod kpis;

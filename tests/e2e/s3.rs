@@ -19,13 +19,13 @@ use crate::uploads::{STATIONS, VILLAGES};
 const DATA: &str = "s3://sannong/county";
 
 /// moto's S3 server on a free port, with one bucket; stopped when dropped.
-struct Moto {
+pub struct Moto {
     child: Child,
     endpoint: String,
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub fn start() -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -60,7 +60,12 @@ impl Moto {
 
     /// The binary on the bucket.
     fn sannong(&self) -> Command {
-        let mut command = crate::cli::command(DATA);
+        self.sannong_at(DATA)
+    }
+
+    /// The binary on `data`, a location in the bucket.
+    pub fn sannong_at(&self, data: &str) -> Command {
+        let mut command = crate::cli::command(data);
         command
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -85,7 +90,7 @@ impl Drop for Moto {
     }
 }
 
-fn parcels(prefix: &str, month: &str, n: usize) -> String {
+pub fn parcels(prefix: &str, month: &str, n: usize) -> String {
     let mut csv = String::from(
         "运单号,快递公司,方向,服务站编号,村代码,收寄时间,到达县仓时间,妥投时间,资费(元),重量(kg)\n",
     );
@@ -97,7 +102,7 @@ fn parcels(prefix: &str, month: &str, n: usize) -> String {
     csv
 }
 
-fn upload(server: &Server, token: &str, period: &str, body: String) -> Value {
+pub fn upload(server: &Server, token: &str, period: &str, body: String) -> Value {
     let response = server
         .post(
             &format!("/api/uploads?duty=parcels&period={period}&file_name=p-{period}.csv"),
@@ -112,7 +117,7 @@ fn upload(server: &Server, token: &str, period: &str, body: String) -> Value {
     body
 }
 
-fn count(server: &Server, token: &str) -> u64 {
+pub fn count(server: &Server, token: &str) -> u64 {
     let rows: Value = server
         .get(
             "/api/query?sql=SELECT%20count(*)%20AS%20n%20FROM%20logistics.parcels",

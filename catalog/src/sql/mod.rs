@@ -8,6 +8,7 @@
 //! - the table function `table_at('schema.table', version | 'YYYY-MM-DD HH:MM:SS')` for
 //!   time travel ([`time_travel`]).
 
+mod all_counties;
 mod delta_schema;
 pub mod system;
 mod time_travel;
@@ -20,6 +21,7 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaPr
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
+pub use all_counties::{ALL_COUNTIES_SCHEMA, AllCountiesSchema, COUNTY_COLUMN};
 pub use delta_schema::DeltaSchemaProvider;
 pub use system::{SystemSchemaProvider, SystemTable};
 pub use time_travel::{TableAtFunction, parse_time};
@@ -37,14 +39,26 @@ pub const SYSTEM_SCHEMA: &str = "sys";
 /// Registers the platform's tables (read at `at`: the latest versions, or those current
 /// at a moment), the `sys` schema (the catalog's own system tables plus
 /// `extra_system_tables`) and `table_at` into `ctx`, whose default catalog must be
-/// [`SQL_CATALOG`].
+/// [`SQL_CATALOG`]. Returns the SQL catalog registered.
 pub async fn register_catalog(
     ctx: &SessionContext,
     catalog: Arc<Catalog>,
     extra_system_tables: Vec<Arc<dyn SystemTable>>,
     at: TableAt,
-) -> Result<()> {
-    let sql_catalog = MemoryCatalogProvider::new();
+) -> Result<Arc<MemoryCatalogProvider>> {
+    let sql_catalog = sql_catalog(catalog.clone(), extra_system_tables, at).await?;
+    ctx.register_catalog(SQL_CATALOG, sql_catalog.clone());
+    ctx.register_udtf("table_at", Arc::new(TableAtFunction::new(catalog)));
+    Ok(sql_catalog)
+}
+
+/// The catalog's tables and `sys` schema as one SQL catalog (see [`register_catalog`]).
+pub async fn sql_catalog(
+    catalog: Arc<Catalog>,
+    extra_system_tables: Vec<Arc<dyn SystemTable>>,
+    at: TableAt,
+) -> Result<Arc<MemoryCatalogProvider>> {
+    let sql_catalog = Arc::new(MemoryCatalogProvider::new());
     let mut by_schema: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in catalog.list_tables().await? {
         by_schema
@@ -63,15 +77,13 @@ pub async fn register_catalog(
         let provider = DeltaSchemaProvider::new(catalog.clone(), &schema, tables, at);
         register(&schema, Arc::new(provider))?;
     }
-    let mut system_tables = system::catalog_system_tables(catalog.clone());
+    let mut system_tables = system::catalog_system_tables(catalog);
     system_tables.extend(extra_system_tables);
     register(
         SYSTEM_SCHEMA,
         Arc::new(SystemSchemaProvider::new(system_tables)),
     )?;
-    ctx.register_catalog(SQL_CATALOG, Arc::new(sql_catalog));
-    ctx.register_udtf("table_at", Arc::new(TableAtFunction::new(catalog)));
-    Ok(())
+    Ok(sql_catalog)
 }
 
 /// Beijing time (UTC+8): the programme's data and the times shown to users are local.

@@ -77,7 +77,8 @@ pub fn catalog_system_tables(catalog: Arc<Catalog>) -> Vec<Arc<dyn SystemTable>>
     vec![
         Arc::new(TablesTable(catalog.clone())),
         Arc::new(TableVersionsTable(catalog.clone())),
-        Arc::new(SubmissionsTable(catalog)),
+        Arc::new(SubmissionsTable(catalog.clone())),
+        Arc::new(CountiesTable(catalog)),
     ]
 }
 
@@ -158,6 +159,36 @@ impl BatchBuilder {
 
 fn int(v: u64) -> Option<i64> {
     i64::try_from(v).ok()
+}
+
+/// `sys.counties`: the counties of a deployment serving several (empty for one county).
+#[derive(Debug)]
+struct CountiesTable(Arc<Catalog>);
+
+impl CountiesTable {
+    fn columns(rows: &[crate::CountyRecord]) -> BatchBuilder {
+        BatchBuilder::default()
+            .text("id", rows.iter().map(|c| Some(&c.id)))
+            .text("name_zh", rows.iter().map(|c| Some(&c.name_zh)))
+            .text("name_en", rows.iter().map(|c| Some(&c.name_en)))
+            .text("created_by", rows.iter().map(|c| Some(&c.created_by)))
+            .time("created_at", rows.iter().map(|c| Some(c.created_at)))
+    }
+}
+
+#[async_trait]
+impl SystemTable for CountiesTable {
+    fn name(&self) -> &str {
+        "counties"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Self::columns(&[]).schema()
+    }
+
+    async fn rows(&self) -> Result<RecordBatch> {
+        Self::columns(&self.0.counties().await.map_err(to_datafusion)?).build()
+    }
 }
 
 /// `sys.tables`: every table with its current version, rows, files and bytes.

@@ -56,6 +56,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "SANNONG_PROGRAMME")]
     pub programme: Option<std::path::PathBuf>,
 
+    /// In a deployment of several counties (see `sannong county`), the county to act
+    /// on: its tables, plugins, tokens, audit log and programme.
+    #[arg(long, global = true, env = "SANNONG_COUNTY")]
+    pub county: Option<String>,
+
     /// How log lines are written: text, or one JSON object per line.
     #[arg(
         long,
@@ -133,6 +138,36 @@ pub enum Command {
     Milestones(programme::MilestonesArgs),
     /// Write the performance self-evaluation (绩效自评) as XLSX or Markdown.
     Report(programme::ReportArgs),
+    /// Counties of a deployment serving several: add and list them.
+    #[command(subcommand)]
+    County(CountyCommand),
+}
+
+/// `sannong county …`
+#[derive(Debug, Subcommand)]
+pub enum CountyCommand {
+    /// Add a county: its data lives under counties/<id>/ of the data location, and
+    /// `--county <id>` (or a token of the county) acts on it.
+    Add {
+        /// Lower-case letters and digits, e.g. xinfeng.
+        id: String,
+        /// Chinese name, e.g. 新丰县.
+        #[arg(long)]
+        name_zh: String,
+        /// English name, e.g. "Xinfeng County".
+        #[arg(long)]
+        name_en: String,
+        /// A directory of programme files (departments.toml, duties.toml, kpis.toml,
+        /// schedule.toml) to store as the county's own (default: the built-in programme).
+        #[arg(long)]
+        with_programme: Option<std::path::PathBuf>,
+    },
+    /// List the counties.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
 }
 
 /// `sannong upload …`
@@ -299,6 +334,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         query_limits: limits,
         plugin_cache_dir: sannong::plugin::engine::default_cache_dir(),
         programme_dir: cli.programme.clone(),
+        county: cli.county.clone(),
         ..PlatformConfig::default()
     };
     let platform = Platform::open(&cli.data, config).await?;
@@ -317,6 +353,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Duties(args) => programme::duties(&platform, args).await?,
         Command::Milestones(args) => programme::milestones(&platform, args).await?,
         Command::Report(args) => programme::report(&platform, args).await?,
+        Command::County(command) => county_command(&platform, command).await?,
         Command::Demo { seed, scale } => {
             load_demo(&platform, &cli.data, sample_county::Options { seed, scale }).await?;
             print(&platform.tables().await?, OutputFormat::Table)?;
@@ -411,6 +448,42 @@ async fn plugin_command(platform: &Platform, command: PluginCommand) -> anyhow::
         PluginCommand::Remove { plugin, by } => {
             platform.remove_plugin_as(&Actor::cli(&by), &plugin).await?;
             println!("removed plugin {plugin}; its duties are served by no plugin until one is installed");
+        }
+    }
+    Ok(())
+}
+
+async fn county_command(platform: &Platform, command: CountyCommand) -> anyhow::Result<()> {
+    match command {
+        CountyCommand::Add {
+            id,
+            name_zh,
+            name_en,
+            with_programme,
+        } => {
+            let actor = cli_actor();
+            let county = sannong_catalog::CountyRecord {
+                id,
+                name_zh,
+                name_en,
+                created_by: actor.name.clone(),
+                created_at: chrono::Utc::now(),
+            };
+            platform
+                .add_county_as(&actor, &county, with_programme.as_deref())
+                .await?;
+            println!(
+                "added county {} ({}, {}); act on it with --county {}",
+                county.id, county.name_zh, county.name_en, county.id
+            );
+        }
+        CountyCommand::List { format } => {
+            print(
+                &platform
+                    .sql("SELECT id, name_zh, name_en, created_by, created_at FROM sys.counties ORDER BY id")
+                    .await?,
+                format,
+            )?;
         }
     }
     Ok(())

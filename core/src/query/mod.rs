@@ -17,10 +17,14 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::catalog::CatalogProvider;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use sannong_catalog::sql::{DEFAULT_SCHEMA, SQL_CATALOG, SystemTable, register_catalog};
+use sannong_catalog::sql::{
+    ALL_COUNTIES_SCHEMA, AllCountiesSchema, DEFAULT_SCHEMA, SQL_CATALOG, SystemTable,
+    register_catalog, sql_catalog,
+};
 use sannong_catalog::{Catalog, TableAt};
 
 use crate::error::{Error, Result};
@@ -77,6 +81,7 @@ pub struct QueryService {
     system_tables: Vec<Arc<dyn SystemTable>>,
     pool: QueryPool,
     postgres_catalog: Option<pg_catalog::SharedPgCatalog>,
+    counties: Vec<(String, QueryService)>,
 }
 
 impl QueryService {
@@ -88,6 +93,7 @@ impl QueryService {
             system_tables: Vec::new(),
             pool: QueryPool::Platform,
             postgres_catalog: None,
+            counties: Vec::new(),
         }
     }
 
@@ -101,6 +107,14 @@ impl QueryService {
     /// The same service, executing on `pool`.
     pub fn on(mut self, pool: QueryPool) -> Self {
         self.pool = pool;
+        self
+    }
+
+    /// The same service, its sessions also carrying each county's tables (as the county's
+    /// own services show them) as a SQL catalog named by the county, and all of them
+    /// side by side in `all_counties` (see [`AllCountiesSchema`]).
+    pub fn with_counties(mut self, counties: Vec<(String, QueryService)>) -> Self {
+        self.counties = counties;
         self
     }
 
@@ -137,7 +151,22 @@ impl QueryService {
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        register_catalog(&ctx, self.catalog.clone(), self.system_tables.clone(), at).await?;
+        let own =
+            register_catalog(&ctx, self.catalog.clone(), self.system_tables.clone(), at).await?;
+        if !self.counties.is_empty() {
+            let mut catalogs: Vec<(String, Arc<dyn CatalogProvider>)> = Vec::new();
+            for (county, service) in &self.counties {
+                let tables =
+                    sql_catalog(service.catalog.clone(), service.system_tables.clone(), at).await?;
+                ctx.register_catalog(county.as_str(), tables.clone());
+                catalogs.push((county.clone(), tables));
+            }
+            own.register_schema(
+                ALL_COUNTIES_SCHEMA,
+                Arc::new(AllCountiesSchema::new(catalogs)),
+            )
+            .map_err(|e| Error::Internal(format!("registering all_counties: {e}")))?;
+        }
         if let Some(pg_catalog) = &self.postgres_catalog {
             pg_catalog.register(&ctx)?;
         }

@@ -86,7 +86,10 @@ impl From<Error> for ApiError {
                 C::TableNotFound { .. } | C::VersionNotFound { .. } | C::NotFound { .. },
             ) => (StatusCode::NOT_FOUND, "not_found", "未找到"),
             Error::Catalog(
-                C::InvalidTableName { .. } | C::InvalidPeriod { .. } | C::SchemaMismatch { .. },
+                C::InvalidTableName { .. }
+                | C::InvalidPeriod { .. }
+                | C::InvalidCounty { .. }
+                | C::SchemaMismatch { .. },
             ) => (StatusCode::BAD_REQUEST, "bad_request", "请求有误"),
             Error::Catalog(C::CommitConflict { .. }) => {
                 (StatusCode::CONFLICT, "conflict", "并发冲突")

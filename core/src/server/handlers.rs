@@ -18,6 +18,7 @@ use crate::auth::Role;
 use crate::ingest::source::ReadOptions;
 use crate::ingest::{Silent, UploadRequest, UploadStatus};
 use crate::output::{OutputFormat, write_result};
+use crate::platform::Platform;
 use crate::programme::{duties, parse_moment, tables, today};
 use crate::query::QueryResult;
 
@@ -37,8 +38,14 @@ pub async fn health() -> Json<Value> {
 }
 
 /// `GET /api/me`
-pub async fn me(Caller(actor): Caller) -> Json<Value> {
-    Json(json!({ "name": actor.name, "role": actor.role.to_string(), "token_id": actor.token_id }))
+pub async fn me(Caller(actor, platform): Caller) -> Json<Value> {
+    Json(json!({
+        "name": actor.name,
+        "role": actor.role.to_string(),
+        "token_id": actor.token_id,
+        "county": actor.county,
+        "counties": platform.counties().keys().collect::<Vec<_>>(),
+    }))
 }
 
 /// Query parameters of an upload.
@@ -55,7 +62,7 @@ pub struct UploadParams {
 /// (fields `file`, `duty`, `period`, `dry_run`, `sheet`).
 pub async fn upload(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     Query(mut params): Query<UploadParams>,
     request: Request,
 ) -> ApiResult<Response> {
@@ -96,7 +103,7 @@ pub async fn upload(
         dry_run: params.dry_run.unwrap_or(false),
         received_at: None,
     };
-    let outcome = state.platform.upload_as(&actor, upload, &Silent).await?;
+    let outcome = platform.upload_as(&actor, upload, &Silent).await?;
     state.metrics.upload(outcome.status);
     let body = serde_json::to_value(&outcome)
         .map_err(|e| ApiError::from(crate::Error::Internal(e.to_string())))?;
@@ -179,8 +186,7 @@ pub struct SubmissionFilter {
 
 /// `GET /api/submissions`: a department sees its own only.
 pub async fn submissions(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     Query(filter): Query<SubmissionFilter>,
 ) -> ApiResult<Json<Value>> {
     let mut conditions = vec!["true".to_owned()];
@@ -197,18 +203,17 @@ pub async fn submissions(
         "SELECT * FROM sys.submissions WHERE {} ORDER BY received_at DESC",
         conditions.join(" AND ")
     );
-    Ok(Json(rows_json(&state.platform.sql(&sql).await?)?))
+    Ok(Json(rows_json(&platform.sql(&sql).await?)?))
 }
 
 /// The submission with this id, if the caller may read it.
 async fn readable_submission(
-    state: &AppState,
+    platform: &Platform,
     actor: &crate::auth::Actor,
     id: &str,
 ) -> ApiResult<Value> {
     let found = rows_json(
-        &state
-            .platform
+        &platform
             .sql(&format!(
                 "SELECT * FROM sys.submissions WHERE submission_id = '{}'",
                 sql_text(id)
@@ -228,9 +233,8 @@ async fn readable_submission(
 }
 
 /// The problems of a submission, in file order.
-async fn submission_problems(state: &AppState, id: &str) -> ApiResult<QueryResult> {
-    Ok(state
-        .platform
+async fn submission_problems(platform: &Platform, id: &str) -> ApiResult<QueryResult> {
+    Ok(platform
         .sql(&format!(
             "SELECT severity, \"row\", column_key, column_zh, value, rule, message_zh, message_en \
              FROM sys.submission_problems WHERE submission_id = '{}' ORDER BY \"row\", column_key",
@@ -241,12 +245,11 @@ async fn submission_problems(state: &AppState, id: &str) -> ApiResult<QueryResul
 
 /// `GET /api/submissions/{id}`: the submission and its problems.
 pub async fn submission(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let submission = readable_submission(&state, &actor, &id).await?;
-    let problems = rows_json(&submission_problems(&state, &id).await?)?;
+    let submission = readable_submission(&platform, &actor, &id).await?;
+    let problems = rows_json(&submission_problems(&platform, &id).await?)?;
     Ok(Json(
         json!({ "submission": submission, "problems": problems }),
     ))
@@ -261,14 +264,13 @@ pub struct FormatParam {
 /// `GET /api/submissions/{id}/problems?format=xlsx`: the problems as a file to fix
 /// the upload by.
 pub async fn submission_problems_file(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     Path(id): Path<String>,
     Query(params): Query<FormatParam>,
 ) -> ApiResult<Response> {
-    let submission = readable_submission(&state, &actor, &id).await?;
+    let submission = readable_submission(&platform, &actor, &id).await?;
     let format = ResultFormat::from_name(params.format.as_deref().unwrap_or("xlsx"))?;
-    let body = format.encode(&submission_problems(&state, &id).await?)?;
+    let body = format.encode(&submission_problems(&platform, &id).await?)?;
     let stem = submission["file_name"].as_str().unwrap_or("upload");
     let name = format!(
         "{}_问题.{}",
@@ -303,11 +305,10 @@ fn attachment(content_type: &'static str, name: &str, body: Vec<u8>) -> Response
 
 /// `GET /api/duties/{id}/template`: the blank XLSX template of a duty.
 pub async fn duty_template(
-    State(state): State<AppState>,
-    Caller(_): Caller,
+    Caller(_, platform): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (_, duty) = crate::plugin::registry::for_duty(state.platform.catalog(), &id).await?;
+    let (_, duty) = crate::plugin::registry::for_duty(platform.catalog(), &id).await?;
     let body = crate::ingest::template::template_xlsx(&duty)?;
     Ok(attachment(
         ResultFormat::Xlsx.content_type(),
@@ -360,7 +361,7 @@ pub async fn query_post(
 
 async fn run_query(
     state: AppState,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     headers: &HeaderMap,
     sql: &str,
     format: Option<&str>,
@@ -375,29 +376,25 @@ async fn run_query(
         ),
     };
     let _slot = state.limits.query_slot().await?;
-    let result = state.platform.query_as(&actor, sql).await?;
+    let result = platform.query_as(&actor, sql).await?;
     state.metrics.query();
     let body = format.encode(&result)?;
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
 
 /// `GET /api/tables`
-pub async fn list_tables(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> ApiResult<Json<Value>> {
+pub async fn list_tables(Caller(actor, platform): Caller) -> ApiResult<Json<Value>> {
     actor.check_query()?;
-    Ok(Json(rows_json(&state.platform.tables().await?)?))
+    Ok(Json(rows_json(&platform.tables().await?)?))
 }
 
 /// `GET /api/tables/{name}/history`
 pub async fn table_history(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     actor.check_query()?;
-    Ok(Json(rows_json(&state.platform.history(&name).await?)?))
+    Ok(Json(rows_json(&platform.history(&name).await?)?))
 }
 
 /// Year and moment of the programme views.
@@ -447,26 +444,23 @@ fn to_json(value: impl serde::Serialize) -> ApiResult<Json<Value>> {
 
 /// `GET /api/kpis`
 pub async fn kpis(
-    State(state): State<AppState>,
-    Caller(_): Caller,
+    Caller(_, platform): Caller,
     Query(params): Query<ProgrammeParams>,
 ) -> ApiResult<Json<Value>> {
     let (year, as_of) = (params.year()?, params.as_of()?);
     if params.trend.unwrap_or(false) {
-        return to_json(state.platform.kpi_trend(year, as_of).await?);
+        return to_json(platform.kpi_trend(year, as_of).await?);
     }
-    to_json(state.platform.kpis(year, as_of).await?)
+    to_json(platform.kpis(year, as_of).await?)
 }
 
 /// `GET /api/kpis/towns`
 pub async fn kpis_by_town(
-    State(state): State<AppState>,
-    Caller(_): Caller,
+    Caller(_, platform): Caller,
     Query(params): Query<ProgrammeParams>,
 ) -> ApiResult<Json<Value>> {
     to_json(
-        state
-            .platform
+        platform
             .kpis_by_town(params.year()?, params.as_of()?)
             .await?,
     )
@@ -474,13 +468,11 @@ pub async fn kpis_by_town(
 
 /// `GET /api/kpis/{id}/explain`
 pub async fn explain_kpi(
-    State(state): State<AppState>,
-    Caller(_): Caller,
+    Caller(_, platform): Caller,
     Path(id): Path<String>,
     Query(params): Query<ProgrammeParams>,
 ) -> ApiResult<Json<Value>> {
-    let explanation = state
-        .platform
+    let explanation = platform
         .explain_kpi(&id, params.year()?, params.as_of()?)
         .await?;
     let mut lineage = Vec::new();
@@ -494,11 +486,10 @@ pub async fn explain_kpi(
 
 /// `GET /api/duties`: a department sees its own duties only.
 pub async fn duty_status(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     Query(params): Query<ProgrammeParams>,
 ) -> ApiResult<Json<Value>> {
-    let mut periods = state.platform.duty_status(params.date()?).await?;
+    let mut periods = platform.duty_status(params.date()?).await?;
     if let Some(own) = actor.own_department() {
         periods.retain(|p| p.department == own);
     }
@@ -507,7 +498,7 @@ pub async fn duty_status(
             tables::duty_period_rows(&periods),
         )?)?));
     }
-    let mut compliance = duties::compliance(state.platform.programme(), &periods);
+    let mut compliance = duties::compliance(platform.programme(), &periods);
     if let Some(own) = actor.own_department() {
         compliance.retain(|c| c.department == own);
     }
@@ -516,16 +507,15 @@ pub async fn duty_status(
 
 /// `GET /api/milestones`
 pub async fn milestones(
-    State(state): State<AppState>,
-    Caller(_): Caller,
+    Caller(_, platform): Caller,
     Query(params): Query<ProgrammeParams>,
 ) -> ApiResult<Json<Value>> {
-    to_json(state.platform.milestones(params.date()?).await?)
+    to_json(platform.milestones(params.date()?).await?)
 }
 
 /// `GET /api/plugins`
-pub async fn plugins(State(state): State<AppState>, Caller(_): Caller) -> ApiResult<Json<Value>> {
-    let plugins = state.platform.plugins().await?;
+pub async fn plugins(Caller(_, platform): Caller) -> ApiResult<Json<Value>> {
+    let plugins = platform.plugins().await?;
     to_json(
         plugins
             .iter()
@@ -542,12 +532,8 @@ pub async fn plugins(State(state): State<AppState>, Caller(_): Caller) -> ApiRes
 }
 
 /// `GET /api/plugins/{id}`: the manifest (department, duties, templates).
-pub async fn plugin(
-    State(state): State<AppState>,
-    Caller(_): Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    to_json(state.platform.plugin(&id).await?.manifest)
+pub async fn plugin(Caller(_, platform): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    to_json(platform.plugin(&id).await?.manifest)
 }
 
 /// The name of an uploaded component.
@@ -558,16 +544,12 @@ pub struct InstallParams {
 
 /// `POST /api/plugins`: the component as the body (admins).
 pub async fn install_plugin(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     Query(params): Query<InstallParams>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let label = params.name.unwrap_or_else(|| "component.wasm".into());
-    let outcome = state
-        .platform
-        .install_plugin_as(&actor, &label, body)
-        .await?;
+    let outcome = platform.install_plugin_as(&actor, &label, body).await?;
     let (status, p) = match &outcome {
         crate::plugin::registry::InstallOutcome::Installed(p) => ("installed", p),
         crate::plugin::registry::InstallOutcome::AlreadyInstalled(p) => ("already_installed", p),
@@ -580,11 +562,10 @@ pub async fn install_plugin(
 
 /// `DELETE /api/plugins/{id}` (admins).
 pub async fn remove_plugin(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state.platform.remove_plugin_as(&actor, &id).await?;
+    platform.remove_plugin_as(&actor, &id).await?;
     Ok(Json(json!({ "removed": id })))
 }
 
@@ -597,8 +578,7 @@ pub struct NewTokenBody {
 
 /// `POST /api/tokens` (admins): the token is in the response, once.
 pub async fn create_token(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let body: NewTokenBody = serde_json::from_slice(&body).map_err(|e| {
@@ -608,10 +588,7 @@ pub async fn create_token(
     })?;
     actor.check_admin()?;
     let role: Role = body.role.parse()?;
-    let created = state
-        .platform
-        .create_token_as(&actor, &role, &body.name)
-        .await?;
+    let created = platform.create_token_as(&actor, &role, &body.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -622,11 +599,8 @@ pub async fn create_token(
 }
 
 /// `GET /api/tokens` (admins).
-pub async fn list_tokens(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> ApiResult<Json<Value>> {
-    let tokens = state.platform.tokens_as(&actor).await?;
+pub async fn list_tokens(Caller(actor, platform): Caller) -> ApiResult<Json<Value>> {
+    let tokens = platform.tokens_as(&actor).await?;
     to_json(
         tokens
             .iter()
@@ -642,20 +616,16 @@ pub async fn list_tokens(
 
 /// `DELETE /api/tokens/{id}` (admins).
 pub async fn revoke_token(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
+    Caller(actor, platform): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state.platform.revoke_token_as(&actor, &id).await?;
+    platform.revoke_token_as(&actor, &id).await?;
     Ok(Json(json!({ "revoked": id })))
 }
 
 /// `GET /api/audit/verify` (auditors, admins).
-pub async fn verify_audit(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> ApiResult<Json<Value>> {
-    to_json(state.platform.verify_audit_log(&actor).await?)
+pub async fn verify_audit(Caller(actor, platform): Caller) -> ApiResult<Json<Value>> {
+    to_json(platform.verify_audit_log(&actor).await?)
 }
 
 /// `GET /metrics`: Prometheus text.

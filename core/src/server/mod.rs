@@ -139,9 +139,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-/// The caller, from the `Authorization: Bearer …` header (401 without a valid one).
+/// The caller, from the `Authorization: Bearer …` header (401 without a valid one), and
+/// the platform it acts on (its county's, in a deployment of several counties).
 #[derive(Debug, Clone)]
-pub struct Caller(pub Actor);
+pub struct Caller(pub Actor, pub Platform);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -160,7 +161,9 @@ impl FromRequestParts<AppState> for Caller {
                 "send a token: Authorization: Bearer sn_… (an admin creates one with `sannong token create`)",
             ));
         };
-        Ok(Caller(state.platform.authenticate(token).await?))
+        let actor = state.platform.authenticate(token).await?;
+        let platform = state.platform.for_actor(&actor)?.clone();
+        Ok(Caller(actor, platform))
     }
 }
 

@@ -125,8 +125,9 @@ impl DataLocation {
 }
 
 /// S3 options: the `AWS_*` variables are read by the S3 store itself; here we add what makes
-/// failure quick and clear (timeouts, bounded retries) and allow plain HTTP for a local
-/// endpoint such as a test server.
+/// failure quick and clear (timeouts — a request that gets no answer within
+/// `SANNONG_S3_TIMEOUT` seconds, default 60, fails — and bounded retries) and allow plain
+/// HTTP for a local endpoint such as a test server.
 fn s3_options_from_env() -> HashMap<String, String> {
     let mut options = HashMap::new();
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
@@ -144,7 +145,12 @@ fn s3_options_from_env() -> HashMap<String, String> {
         options.insert("aws_region".into(), "us-east-1".into());
     }
     options.insert("connect_timeout".into(), "5s".into());
-    options.insert("timeout".into(), "60s".into());
+    let timeout = std::env::var("SANNONG_S3_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(60);
+    options.insert("timeout".into(), format!("{timeout}s"));
     options.insert("max_retries".into(), "2".into());
     options.insert("retry_timeout".into(), "15s".into());
     // Commits use conditional PUT (If-None-Match), which S3 and compatible stores honour.

@@ -67,8 +67,17 @@ impl Platform {
                 base.detail = json!({ "error": e.to_string() });
             }
         }
-        self.record(base).await?;
-        outcome
+        let recorded = self.record(base).await;
+        match (outcome, recorded) {
+            (outcome, Ok(_)) => outcome,
+            // The action's own failure says more than the audit write's that followed it
+            // (both usually come from the same unreachable store).
+            (Err(e), Err(audit)) => {
+                tracing::warn!(error = %audit, "the failed action could not be audited");
+                Err(e)
+            }
+            (Ok(_), Err(audit)) => Err(audit),
+        }
     }
 
     /// The department owing a duty (the programme's, else that of the plugin serving a

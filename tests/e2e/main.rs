@@ -11,6 +11,7 @@
 //!   protocol and Arrow Flight SQL;
 //! - `web`: the web pages in headless chromium;
 //! - `s3`: the platform on S3 (moto), two servers on one bucket;
+//! - `s3_faults`: an S3 endpoint failing or stalling mid-upload (fault-injecting proxy);
 //! - `counties`: one deployment serving several counties, locally and on S3.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
@@ -23,6 +24,7 @@ mod fixture;
 mod kpis;
 mod plugins;
 mod s3;
+mod s3_faults;
 mod server;
 mod slt;
 mod uploads;

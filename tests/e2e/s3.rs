@@ -4,7 +4,8 @@
 //! the other, two departments uploading through different servers at the same moment
 //! both landing — the audit log one unbroken chain, everything there after a restart,
 //! a server killed in the middle of an upload leaving the previous version whole, and
-//! the tables read by the `deltalake` Python package as plain Delta Lake.
+//! the tables read by the `deltalake` Python package as plain Delta Lake, and the whole
+//! sample county loaded on S3 scoring as it does locally.
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -16,12 +17,12 @@ use crate::cli::ok;
 use crate::server::Server;
 use crate::uploads::{STATIONS, VILLAGES};
 
-const DATA: &str = "s3://sannong/county";
+pub const DATA: &str = "s3://sannong/county";
 
 /// moto's S3 server on a free port, with one bucket; stopped when dropped.
 pub struct Moto {
     child: Child,
-    endpoint: String,
+    pub endpoint: String,
 }
 
 impl Moto {
@@ -237,4 +238,51 @@ os._exit(0)
     assert_eq!(count(&e, &analyst), 550);
     upload(&e, &post, "2021-06", parcels("D", "2021-06", 10));
     assert_eq!(count(&e, &analyst), 560);
+}
+
+/// Whether two JSON values are equal, numbers within a relative 1e-9 (float sums may
+/// add in another order).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The whole sample county (183 files of every duty, GBK CSV, XLSX and JSON) through the
+/// upload path on S3 gives the tables, scorecard and duty timeliness a local directory
+/// gives.
+#[test]
+fn the_sample_county_on_s3_scores_as_it_does_locally() {
+    let moto = Moto::start();
+    let loaded = moto.run(&["demo"]);
+    assert!(loaded.contains("183 files accepted"), "{loaded}");
+    let local = crate::kpis::county_data();
+    for args in [
+        vec![
+            "sql",
+            "--format",
+            "json",
+            "SELECT table_name, version, \"rows\" FROM sys.tables ORDER BY table_name",
+        ],
+        vec!["kpi", "--year", "2021", "--format", "json"],
+        vec!["kpi", "--year", "2021", "--by-town", "--format", "json"],
+        vec!["duties", "--as-of", "2021-12-31", "--format", "json"],
+    ] {
+        let on_s3: Value = serde_json::from_str(&moto.run(&args)).unwrap();
+        let here: Value = serde_json::from_str(&ok(crate::cli::sannong(&local, &args))).unwrap();
+        assert!(
+            same(&on_s3, &here),
+            "{args:?}\non S3: {on_s3}\nlocal: {here}"
+        );
+    }
 }

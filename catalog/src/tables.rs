@@ -29,6 +29,7 @@ use url::Url;
 use crate::error::{CatalogError, Result, one_line};
 use crate::history::{CommitCache, MODE_KEY, TableVersion, read_history};
 use crate::location::DataLocation;
+use crate::snapshots::{SnapshotCache, commit_version};
 use crate::submission::{CommitMode, SUBMISSION_KEY, SubmissionRecord};
 use crate::table_name::TableName;
 
@@ -94,6 +95,7 @@ pub struct Catalog {
     /// Set when the object store was supplied by the caller (tests inject faults this way).
     custom_store: bool,
     commits: CommitCache,
+    snapshots: SnapshotCache,
 }
 
 impl Catalog {
@@ -115,6 +117,7 @@ impl Catalog {
             location,
             custom_store: false,
             commits: CommitCache::default(),
+            snapshots: SnapshotCache::default(),
         };
         if !catalog.location.is_local() {
             catalog.check_reachable().await?;
@@ -132,6 +135,7 @@ impl Catalog {
             location,
             custom_store: true,
             commits: CommitCache::default(),
+            snapshots: SnapshotCache::default(),
         }
     }
 
@@ -201,25 +205,34 @@ impl Catalog {
     }
 
     /// Lists the tables that have at least one committed version, sorted by name.
+    ///
+    /// The schemas' directories, then the tables' logs, are listed concurrently: on an
+    /// object store each listing is a round trip.
     pub async fn list_tables(&self) -> Result<Vec<TableName>> {
         let tables_dir = self.root_path.clone().join("tables");
-        let mut names = Vec::new();
-        for schema_dir in self.list_dirs(&tables_dir).await? {
-            for table_dir in self.list_dirs(&schema_dir).await? {
-                let (Some(schema), Some(table)) = (
-                    schema_dir.parts().next_back(),
-                    table_dir.parts().next_back(),
-                ) else {
-                    continue;
-                };
-                let Ok(name) = TableName::new(schema.as_ref(), table.as_ref()) else {
-                    continue;
-                };
-                if self.has_commit(&name).await? {
-                    names.push(name);
-                }
-            }
-        }
+        let schema_dirs = self.list_dirs(&tables_dir).await?;
+        let table_dirs =
+            futures::future::try_join_all(schema_dirs.iter().map(|dir| self.list_dirs(dir)))
+                .await?;
+        let candidates: Vec<TableName> = schema_dirs
+            .iter()
+            .zip(&table_dirs)
+            .flat_map(|(schema_dir, tables)| {
+                tables.iter().filter_map(move |table_dir| {
+                    let schema = schema_dir.parts().next_back()?;
+                    let table = table_dir.parts().next_back()?;
+                    TableName::new(schema.as_ref(), table.as_ref()).ok()
+                })
+            })
+            .collect();
+        let committed =
+            futures::future::try_join_all(candidates.iter().map(|name| self.has_commit(name)))
+                .await?;
+        let mut names: Vec<TableName> = candidates
+            .into_iter()
+            .zip(committed)
+            .filter_map(|(name, committed)| committed.then_some(name))
+            .collect();
         names.sort();
         Ok(names)
     }
@@ -238,39 +251,54 @@ impl Catalog {
     }
 
     async fn has_commit(&self, name: &TableName) -> Result<bool> {
+        Ok(self.latest_version(name).await?.is_some())
+    }
+
+    /// The latest version in a table's log (`None`: no commit yet), from one listing.
+    async fn latest_version(&self, name: &TableName) -> Result<Option<u64>> {
         let log = self.table_path(name).join("_delta_log");
         match self.root_store.list_with_delimiter(Some(&log)).await {
             Ok(listing) => Ok(listing
                 .objects
                 .iter()
-                .any(|o| o.location.as_ref().ends_with(".json"))),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+                .filter_map(|o| o.location.filename().and_then(commit_version))
+                .max()),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(CatalogError::storage(format!("listing {name}"), e)),
         }
     }
 
     /// Loads a table at a version.
+    ///
+    /// The latest version is found by listing the log each time; a version already in
+    /// memory is not read again.
     pub async fn load(&self, name: &TableName, at: TableAt) -> Result<DeltaTable> {
-        if !self.has_commit(name).await? {
+        let Some(latest) = self.latest_version(name).await? else {
             return Err(CatalogError::TableNotFound {
                 table: name.to_string(),
             });
-        }
+        };
+        let requested = at;
         let at = match at {
             TableAt::Time(t) => TableAt::Version(self.version_at(name, t).await?),
             other => other,
         };
-        let mut builder = self.builder(name)?;
-        builder = match at {
-            TableAt::Version(v) => builder.with_version(v),
-            _ => builder,
+        let version = match at {
+            TableAt::Version(v) => v,
+            _ => latest,
         };
-        match builder.load().await {
-            Ok(table) => Ok(table),
+        if let Some(table) = self.snapshots.get(name, version) {
+            return Ok(table);
+        }
+        match self.builder(name)?.with_version(version).load().await {
+            Ok(table) => {
+                self.snapshots.put(name, version, &table);
+                Ok(table)
+            }
             Err(DeltaTableError::NotATable(_)) => Err(CatalogError::TableNotFound {
                 table: name.to_string(),
             }),
-            Err(e) if at != TableAt::Latest => {
+            Err(e) if requested != TableAt::Latest => {
                 let hint = match self.history(name).await {
                     Ok(h) if h.is_empty() => String::new(),
                     Ok(h) => describe_versions(&h),
@@ -417,6 +445,10 @@ impl Catalog {
                     let version = table.version().ok_or_else(|| {
                         CatalogError::Internal(format!("{name} has no version after a commit"))
                     })?;
+                    let version = u64::try_from(version).map_err(|_| {
+                        CatalogError::Internal(format!("{name} has version {version}"))
+                    })?;
+                    self.snapshots.put(name, version, &table);
                     return Ok(CommitOutcome {
                         table: name.clone(),
                         version,

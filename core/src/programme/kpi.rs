@@ -213,11 +213,16 @@ pub async fn scorecard(
     as_of: Option<DateTime<Utc>>,
 ) -> Result<Vec<KpiValue>> {
     let ctx = session(query, as_of).await?;
-    let mut values = Vec::new();
-    for kpi in &programme.kpis {
-        values.push(evaluate_one(&ctx, kpi, Window::year(year)).await);
-    }
-    Ok(values)
+    // All at once over one session: one KPI is planned while another's scan waits on
+    // storage, and each table is loaded once for all of them.
+    let window = Window::year(year);
+    Ok(futures::future::join_all(
+        programme
+            .kpis
+            .iter()
+            .map(|kpi| evaluate_one(&ctx, kpi, window)),
+    )
+    .await)
 }
 
 /// A KPI in one town.
@@ -340,23 +345,24 @@ pub async fn trend(
     let ctx = session(query, as_of).await?;
     let mut trends = Vec::new();
     for kpi in &programme.kpis {
-        let mut points = Vec::new();
-        for month in 1..=12 {
-            let value = evaluate_one(
-                &ctx,
-                kpi,
-                Window {
-                    year,
-                    through: month,
-                },
-            )
-            .await;
-            points.push(TrendPoint {
+        // The twelve months at once, as in [`scorecard`].
+        let months = futures::future::join_all((1..=12).map(|month| {
+            let window = Window {
+                year,
+                through: month,
+            };
+            evaluate_one(&ctx, kpi, window)
+        }))
+        .await;
+        let points = months
+            .into_iter()
+            .zip(1..=12)
+            .map(|(value, month)| TrendPoint {
                 month: format!("{year:04}-{month:02}"),
                 value: value.value,
                 status: value.status,
-            });
-        }
+            })
+            .collect();
         trends.push(KpiTrend {
             id: kpi.id.clone(),
             trend: kpi.trend.clone(),

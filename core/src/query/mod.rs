@@ -19,7 +19,12 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::CatalogProvider;
 use datafusion::error::DataFusionError;
+use datafusion::execution::cache::cache_manager::{
+    CacheManagerConfig, CachedFileMetadataEntry, DEFAULT_METADATA_CACHE_LIMIT, FileMetadataCache,
+};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::object_store::path::Path;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use sannong_catalog::sql::{
     ALL_COUNTIES_SCHEMA, AllCountiesSchema, DEFAULT_SCHEMA, SQL_CATALOG, SystemTable,
@@ -144,6 +149,9 @@ impl QueryService {
     pub async fn session_at(&self, at: TableAt) -> Result<SessionContext> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .with_cache_manager(
+                CacheManagerConfig::default().with_file_metadata_cache(Some(parquet_footers())),
+            )
             .build_arc()
             .map_err(|e| Error::Internal(format!("cannot set up the query runtime: {e}")))?;
         let config = SessionConfig::new()
@@ -228,6 +236,21 @@ impl QueryService {
             root => Error::Execution(first_line(&strip_prefixes(&root.to_string()))),
         }
     }
+}
+
+/// Parquet footers read by any query, kept for the next ones (up to 50 MB, least recently
+/// used first out). Data files are never rewritten in place — a new version writes new
+/// files — and an entry is checked against the file's size and time before use, so a
+/// cached footer is always the file's own.
+fn parquet_footers() -> Arc<FileMetadataCache> {
+    static FOOTERS: std::sync::OnceLock<Arc<FileMetadataCache>> = std::sync::OnceLock::new();
+    FOOTERS
+        .get_or_init(|| {
+            Arc::new(DefaultCache::<Path, CachedFileMetadataEntry>::new(
+                DEFAULT_METADATA_CACHE_LIMIT,
+            ))
+        })
+        .clone()
 }
 
 /// The runtime a pool's queries execute on, apart from the one serving requests:

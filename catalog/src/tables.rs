@@ -445,9 +445,6 @@ impl Catalog {
                     let version = table.version().ok_or_else(|| {
                         CatalogError::Internal(format!("{name} has no version after a commit"))
                     })?;
-                    let version = u64::try_from(version).map_err(|_| {
-                        CatalogError::Internal(format!("{name} has version {version}"))
-                    })?;
                     self.snapshots.put(name, version, &table);
                     return Ok(CommitOutcome {
                         table: name.clone(),

@@ -338,6 +338,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ..PlatformConfig::default()
     };
     let platform = Platform::open(&cli.data, config).await?;
+    // Where the data is, as messages name it: the location, and the county acted on.
+    let data = match &cli.county {
+        Some(county) => format!("{} (county {county})", cli.data),
+        None => cli.data.clone(),
+    };
     match cli.command {
         Command::Plugin(command) => plugin_command(&platform, command).await?,
         Command::Upload(args) => return upload_command(&platform, args).await,
@@ -346,7 +351,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tables { format } => print(&platform.tables().await?, format)?,
         Command::History { table, format } => print(&platform.history(&table).await?, format)?,
-        Command::Serve(args) => server::serve(platform, args, &cli.data).await?,
+        Command::Serve(args) => server::serve(platform, args, &data).await?,
         Command::Token(command) => server::token(&platform, command).await?,
         Command::Audit(command) => return server::audit(&platform, command).await,
         Command::Kpi(args) => programme::kpi(&platform, args).await?,
@@ -355,7 +360,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => programme::report(&platform, args).await?,
         Command::County(command) => county_command(&platform, command).await?,
         Command::Demo { seed, scale } => {
-            load_demo(&platform, &cli.data, sample_county::Options { seed, scale }).await?;
+            load_demo(&platform, &data, sample_county::Options { seed, scale }).await?;
             print(&platform.tables().await?, OutputFormat::Table)?;
         }
     }

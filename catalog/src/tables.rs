@@ -205,10 +205,20 @@ impl Catalog {
     }
 
     /// Lists the tables that have at least one committed version, sorted by name.
+    pub async fn list_tables(&self) -> Result<Vec<TableName>> {
+        Ok(self
+            .latest_versions()
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// Every table that has a committed version, with its latest version, sorted by name.
     ///
     /// The schemas' directories, then the tables' logs, are listed concurrently: on an
     /// object store each listing is a round trip.
-    pub async fn list_tables(&self) -> Result<Vec<TableName>> {
+    pub async fn latest_versions(&self) -> Result<Vec<(TableName, u64)>> {
         let tables_dir = self.root_path.clone().join("tables");
         let schema_dirs = self.list_dirs(&tables_dir).await?;
         let table_dirs =
@@ -225,16 +235,16 @@ impl Catalog {
                 })
             })
             .collect();
-        let committed =
-            futures::future::try_join_all(candidates.iter().map(|name| self.has_commit(name)))
+        let latest =
+            futures::future::try_join_all(candidates.iter().map(|name| self.latest_version(name)))
                 .await?;
-        let mut names: Vec<TableName> = candidates
+        let mut tables: Vec<(TableName, u64)> = candidates
             .into_iter()
-            .zip(committed)
-            .filter_map(|(name, committed)| committed.then_some(name))
+            .zip(latest)
+            .filter_map(|(name, latest)| Some((name, latest?)))
             .collect();
-        names.sort();
-        Ok(names)
+        tables.sort();
+        Ok(tables)
     }
 
     async fn list_dirs(&self, dir: &Path) -> Result<Vec<Path>> {
@@ -273,19 +283,16 @@ impl Catalog {
     /// The latest version is found by listing the log each time; a version already in
     /// memory is not read again.
     pub async fn load(&self, name: &TableName, at: TableAt) -> Result<DeltaTable> {
-        let Some(latest) = self.latest_version(name).await? else {
-            return Err(CatalogError::TableNotFound {
-                table: name.to_string(),
-            });
-        };
-        let requested = at;
-        let at = match at {
-            TableAt::Time(t) => TableAt::Version(self.version_at(name, t).await?),
-            other => other,
-        };
         let version = match at {
+            TableAt::Latest => {
+                self.latest_version(name)
+                    .await?
+                    .ok_or_else(|| CatalogError::TableNotFound {
+                        table: name.to_string(),
+                    })?
+            }
             TableAt::Version(v) => v,
-            _ => latest,
+            TableAt::Time(t) => self.version_at(name, t).await?,
         };
         if let Some(table) = self.snapshots.get(name, version) {
             return Ok(table);
@@ -298,7 +305,7 @@ impl Catalog {
             Err(DeltaTableError::NotATable(_)) => Err(CatalogError::TableNotFound {
                 table: name.to_string(),
             }),
-            Err(e) if requested != TableAt::Latest => {
+            Err(e) if at != TableAt::Latest => {
                 let hint = match self.history(name).await {
                     Ok(h) if h.is_empty() => String::new(),
                     Ok(h) => describe_versions(&h),
@@ -311,10 +318,7 @@ impl Catalog {
                 };
                 Err(CatalogError::VersionNotFound {
                     table: name.to_string(),
-                    version: match at {
-                        TableAt::Version(v) => v.to_string(),
-                        _ => "latest".into(),
-                    },
+                    version: version.to_string(),
                     hint,
                 })
             }

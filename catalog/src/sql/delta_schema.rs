@@ -1,7 +1,8 @@
 //! A SQL schema whose tables are Delta tables of the catalog, loaded on first use.
 //!
-//! The first reference to a table in a session loads its version (the latest, or the
-//! one current at a moment, for reproducing an earlier state) and builds deltalake's
+//! The first reference to a table in a session loads its version (the latest — the one
+//! listed when the session opened, so its log is not listed again — or the one current
+//! at a moment, for reproducing an earlier state) and builds deltalake's
 //! table provider; later references in the same session reuse it, so one query never
 //! mixes two versions of a table. A table that did not exist yet at that moment is
 //! not found.
@@ -24,14 +25,21 @@ use crate::tables::{Catalog, TableAt};
 pub struct DeltaSchemaProvider {
     catalog: Arc<Catalog>,
     schema: String,
-    tables: Vec<String>,
+    /// Each table's name and its latest version when listed.
+    tables: Vec<(String, u64)>,
     at: TableAt,
     loaded: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
 }
 
 impl DeltaSchemaProvider {
-    /// A schema with the given table names (as listed from storage), read at `at`.
-    pub fn new(catalog: Arc<Catalog>, schema: &str, tables: Vec<String>, at: TableAt) -> Self {
+    /// A schema with the given tables and their latest versions (as listed from storage),
+    /// read at `at`.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        schema: &str,
+        tables: Vec<(String, u64)>,
+        at: TableAt,
+    ) -> Self {
         DeltaSchemaProvider {
             catalog,
             schema: schema.to_owned(),
@@ -62,18 +70,22 @@ async fn as_provider(name: &TableName, table: DeltaTable) -> Result<Arc<dyn Tabl
 #[async_trait]
 impl SchemaProvider for DeltaSchemaProvider {
     fn table_names(&self) -> Vec<String> {
-        self.tables.clone()
+        self.tables.iter().map(|(name, _)| name.clone()).collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if !self.table_exist(name) {
+        let Some(&(_, listed)) = self.tables.iter().find(|(table, _)| table == name) else {
             return Ok(None);
-        }
+        };
+        let at = match self.at {
+            TableAt::Latest => TableAt::Version(listed),
+            other => other,
+        };
         if let Some(hit) = self.loaded.lock().ok().and_then(|l| l.get(name).cloned()) {
             return Ok(Some(hit));
         }
         let table_name = TableName::new(&self.schema, name).map_err(to_datafusion)?;
-        let table = match self.catalog.load(&table_name, self.at).await {
+        let table = match self.catalog.load(&table_name, at).await {
             Ok(table) => table,
             Err(CatalogError::VersionNotFound { .. }) if matches!(self.at, TableAt::Time(_)) => {
                 return Ok(None);
@@ -89,6 +101,6 @@ impl SchemaProvider for DeltaSchemaProvider {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.tables.iter().any(|t| t == name)
+        self.tables.iter().any(|(table, _)| table == name)
     }
 }

@@ -59,12 +59,12 @@ pub async fn sql_catalog(
     at: TableAt,
 ) -> Result<Arc<MemoryCatalogProvider>> {
     let sql_catalog = Arc::new(MemoryCatalogProvider::new());
-    let mut by_schema: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for name in catalog.list_tables().await? {
+    let mut by_schema: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+    for (name, version) in catalog.latest_versions().await? {
         by_schema
             .entry(name.schema().to_owned())
             .or_default()
-            .push(name.table().to_owned());
+            .push((name.table().to_owned(), version));
     }
     let register = |name: &str, schema: Arc<dyn datafusion::catalog::SchemaProvider>| {
         sql_catalog

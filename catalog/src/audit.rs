@@ -14,11 +14,12 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{CatalogError, Result};
+use crate::records;
 use crate::tables::Catalog;
 
 /// The hash before the first entry.
@@ -113,18 +114,12 @@ fn seq_of(path: &Path) -> Option<u64> {
     path.filename()?.strip_suffix(".json")?.parse().ok()
 }
 
+/// The entry at `path`, if there is one; `None` too for one that does not parse (the
+/// chain's verification then reports it).
 async fn read_entry(store: &dyn ObjectStore, path: &Path) -> Result<Option<AuditEntry>> {
-    match store.get(path).await {
-        Ok(found) => {
-            let bytes = found
-                .bytes()
-                .await
-                .map_err(|e| CatalogError::storage(format!("reading {path}"), e))?;
-            Ok(serde_json::from_slice(&bytes).ok())
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(CatalogError::storage(format!("reading {path}"), e)),
-    }
+    Ok(records::read_bytes(store, path)
+        .await?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
 impl AuditLog {
@@ -182,29 +177,18 @@ impl AuditLog {
                 hash: String::new(),
             };
             entry.hash = entry.expected_hash();
-            let body = serde_json::to_vec(&entry)
-                .map_err(|e| CatalogError::Internal(format!("encoding an audit entry: {e}")))?;
-            let options = PutOptions {
-                mode: PutMode::Create,
-                ..PutOptions::default()
-            };
             let path = entry_path(catalog, seq);
-            match store.put_opts(&path, PutPayload::from(body), options).await {
-                Ok(_) => {
-                    if let Ok(mut known) = self.head.lock() {
-                        *known = Some((entry.seq, entry.hash.clone()));
-                    }
-                    return Ok(entry);
+            if records::create(store.as_ref(), &path, &entry).await? {
+                if let Ok(mut known) = self.head.lock() {
+                    *known = Some((entry.seq, entry.hash.clone()));
                 }
-                Err(object_store::Error::AlreadyExists { .. }) => {
-                    // Another writer took this number: follow the chain to its end.
-                    head = match read_entry(store.as_ref(), &path).await? {
-                        Some(taken) => Some((taken.seq, taken.hash)),
-                        None => self.find_head(catalog).await?,
-                    };
-                }
-                Err(e) => return Err(CatalogError::storage(format!("writing {path}"), e)),
+                return Ok(entry);
             }
+            // Another writer took this number: follow the chain to its end.
+            head = match read_entry(store.as_ref(), &path).await? {
+                Some(taken) => Some((taken.seq, taken.hash)),
+                None => self.find_head(catalog).await?,
+            };
         }
         Err(CatalogError::CommitConflict {
             table: "system/audit".into(),

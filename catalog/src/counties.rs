@@ -8,11 +8,11 @@
 
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, Result};
 use crate::location::DataLocation;
+use crate::records;
 use crate::tables::Catalog;
 
 /// One county of a deployment.
@@ -80,32 +80,22 @@ impl Catalog {
             Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
             Err(e) => return Err(CatalogError::storage(format!("listing {prefix}"), e)),
         };
-        let mut counties = Vec::new();
-        for dir in listing.common_prefixes {
-            let Some(id) = dir.parts().next_back() else {
-                continue;
-            };
-            if check_county_id(id.as_ref()).is_err() {
-                continue;
-            }
-            let at = record_path(self, id.as_ref());
-            match store.get(&at).await {
-                Ok(found) => {
-                    let bytes = found
-                        .bytes()
-                        .await
-                        .map_err(|e| CatalogError::storage(format!("reading {at}"), e))?;
-                    counties.push(
-                        serde_json::from_slice(&bytes).map_err(|e| {
-                            CatalogError::Internal(format!("county record {at}: {e}"))
-                        })?,
-                    );
-                }
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(CatalogError::storage(format!("reading {at}"), e)),
-            }
-        }
-        counties.sort_by(|a: &CountyRecord, b| a.id.cmp(&b.id));
+        // Each county's record read concurrently: on an object store a read is a round trip.
+        let paths = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|dir| dir.parts().next_back())
+            .filter(|id| check_county_id(id.as_ref()).is_ok())
+            .map(|id| record_path(self, id.as_ref()))
+            .collect::<Vec<_>>();
+        let found = futures::future::try_join_all(
+            paths
+                .iter()
+                .map(|at| records::read::<CountyRecord>(store.as_ref(), at, "county record")),
+        )
+        .await?;
+        let mut counties: Vec<CountyRecord> = found.into_iter().flatten().collect();
+        counties.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(counties)
     }
 
@@ -123,20 +113,13 @@ impl Catalog {
             });
         }
         let at = record_path(self, &record.id);
-        let payload = serde_json::to_vec_pretty(record)
-            .map(PutPayload::from)
-            .map_err(|e| CatalogError::Internal(format!("encoding county {}: {e}", record.id)))?;
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
-        match self.root_store().0.put_opts(&at, payload, options).await {
-            Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(CatalogError::InvalidCounty {
+        if records::create(self.root_store().0.as_ref(), &at, record).await? {
+            Ok(())
+        } else {
+            Err(CatalogError::InvalidCounty {
                 id: record.id.clone(),
                 reason: "a county with this id exists".into(),
-            }),
-            Err(e) => Err(CatalogError::storage(format!("writing {at}"), e)),
+            })
         }
     }
 }

@@ -16,6 +16,7 @@ mod history;
 mod location;
 mod plugins;
 pub mod programme;
+mod records;
 mod snapshots;
 pub mod sql;
 mod submission;

@@ -9,10 +9,11 @@
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, Result};
+use crate::records;
 use crate::tables::Catalog;
 
 /// One token.
@@ -53,36 +54,25 @@ fn encode(record: &TokenRecord) -> Result<PutPayload> {
 impl Catalog {
     /// Stores a new token; refuses an id that exists.
     pub async fn create_token(&self, record: &TokenRecord) -> Result<()> {
-        let (store, _) = self.root_store();
         let at = path(self, &record.id);
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
-        store
-            .put_opts(&at, encode(record)?, options)
-            .await
-            .map(|_| ())
-            .map_err(|e| CatalogError::storage(format!("writing {at}"), e))
+        if records::create(self.root_store().0.as_ref(), &at, record).await? {
+            Ok(())
+        } else {
+            Err(CatalogError::storage(
+                format!("writing {at}"),
+                "a token with this id exists",
+            ))
+        }
     }
 
     /// One token, if it exists.
     pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        let (store, _) = self.root_store();
-        let at = path(self, id);
-        match store.get(&at).await {
-            Ok(found) => {
-                let bytes = found
-                    .bytes()
-                    .await
-                    .map_err(|e| CatalogError::storage(format!("reading {at}"), e))?;
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| CatalogError::Internal(format!("token record {at}: {e}")))
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(CatalogError::storage(format!("reading {at}"), e)),
-        }
+        records::read(
+            self.root_store().0.as_ref(),
+            &path(self, id),
+            "token record",
+        )
+        .await
     }
 
     /// Every token, oldest first.

@@ -312,27 +312,14 @@ impl Platform {
         Ok(tokens)
     }
 
-    /// The actor a bearer token stands for.
-    /// A county's token is checked by its county (see [`Platform::for_actor`]).
+    /// The actor a bearer token stands for: a county's token is checked by its county
+    /// (see [`Platform::for_actor`]).
     pub async fn authenticate(&self, token: &str) -> Result<Actor> {
-        match crate::auth::token_county(token) {
-            Some(county) if self.county() != Some(county) => match self.counties().get(county) {
-                Some(platform) => {
-                    platform
-                        .tokens()
-                        .authenticate(platform.catalog(), Some(county), token)
-                        .await
-                }
-                None => Err(Error::Unauthorized(format!(
-                    "the bearer token is of county {county}, which is not served here"
-                ))),
-            },
-            _ => {
-                self.tokens()
-                    .authenticate(self.catalog(), self.county(), token)
-                    .await
-            }
-        }
+        let platform = self.of_county(crate::auth::token_county(token))?;
+        platform
+            .tokens()
+            .authenticate(platform.catalog(), platform.county(), token)
+            .await
     }
 
     /// Walks the audit log's hash chain (auditors and admins).

@@ -271,16 +271,12 @@ impl Tokens {
                 "the bearer token is not valid (malformed, unknown or revoked)".into(),
             )
         };
-        let mut parts = token.trim().splitn(3, '_');
-        let (Some("sn"), Some(scoped_id), Some(secret)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
+        let Some((token_county, id, secret)) = parts(token) else {
             return Err(invalid());
         };
-        if token_county(token) != county {
+        if token_county != county {
             return Err(invalid());
         }
-        let id = scoped_id.rsplit('.').next().unwrap_or(scoped_id);
         if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid());
         }
@@ -306,10 +302,18 @@ impl Tokens {
     }
 }
 
+/// A token's county (if it names one), id and secret: `sn_[<county>.]<id>_<secret>`.
+fn parts(token: &str) -> Option<(Option<&str>, &str, &str)> {
+    let (scoped_id, secret) = token.trim().strip_prefix("sn_")?.split_once('_')?;
+    Some(match scoped_id.split_once('.') {
+        Some((county, id)) => (Some(county), id, secret),
+        None => (None, scoped_id, secret),
+    })
+}
+
 /// The county a token names (`sn_<county>.<id>_…`), if any.
 pub fn token_county(token: &str) -> Option<&str> {
-    let scoped_id = token.trim().strip_prefix("sn_")?.split('_').next()?;
-    scoped_id.split_once('.').map(|(county, _)| county)
+    parts(token)?.0
 }
 
 #[cfg(test)]

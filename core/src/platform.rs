@@ -78,17 +78,17 @@ impl Platform {
             return Self::open_county(&location, config).await;
         }
         let programme = Programme::load(&root, config.programme_dir.as_deref()).await?;
-        let mut opened = BTreeMap::new();
-        for county in &counties {
+        // The counties opened concurrently: on an object store each opening is a few
+        // round trips.
+        let opened = futures::future::try_join_all(counties.iter().map(|county| {
             let config = PlatformConfig {
                 county: Some(county.id.clone()),
                 ..config.clone()
             };
-            opened.insert(
-                county.id.clone(),
-                Self::open_county(&location, config).await?,
-            );
-        }
+            Self::open_county(&location, config)
+        }))
+        .await?;
+        let opened = counties.into_iter().map(|c| c.id).zip(opened).collect();
         Ok(Self::new(root, Arc::new(programme), config).with_counties(opened))
     }
 
@@ -131,7 +131,12 @@ impl Platform {
 
     /// The platform `actor` acts on: its county's, for a county's token.
     pub fn for_actor(&self, actor: &Actor) -> Result<&Platform> {
-        match actor.county.as_deref() {
+        self.of_county(actor.county.as_deref())
+    }
+
+    /// The platform of `county` (this one for `None` or its own county).
+    pub(crate) fn of_county(&self, county: Option<&str>) -> Result<&Platform> {
+        match county {
             Some(county) if self.county() != Some(county) => self
                 .counties
                 .get(county)

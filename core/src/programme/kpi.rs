@@ -346,23 +346,20 @@ pub async fn trend(
     let mut trends = Vec::new();
     for kpi in &programme.kpis {
         // The twelve months at once, as in [`scorecard`].
-        let months = futures::future::join_all((1..=12).map(|month| {
+        let ctx = &ctx;
+        let points = futures::future::join_all((1..=12).map(|month| async move {
             let window = Window {
                 year,
                 through: month,
             };
-            evaluate_one(&ctx, kpi, window)
-        }))
-        .await;
-        let points = months
-            .into_iter()
-            .zip(1..=12)
-            .map(|(value, month)| TrendPoint {
+            let value = evaluate_one(ctx, kpi, window).await;
+            TrendPoint {
                 month: format!("{year:04}-{month:02}"),
                 value: value.value,
                 status: value.status,
-            })
-            .collect();
+            }
+        }))
+        .await;
         trends.push(KpiTrend {
             id: kpi.id.clone(),
             trend: kpi.trend.clone(),

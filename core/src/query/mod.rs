@@ -162,10 +162,14 @@ impl QueryService {
         let own =
             register_catalog(&ctx, self.catalog.clone(), self.system_tables.clone(), at).await?;
         if !self.counties.is_empty() {
+            // Each county's tables listed concurrently: on an object store each listing
+            // is a round trip.
+            let listed = futures::future::try_join_all(self.counties.iter().map(|(_, service)| {
+                sql_catalog(service.catalog.clone(), service.system_tables.clone(), at)
+            }))
+            .await?;
             let mut catalogs: Vec<(String, Arc<dyn CatalogProvider>)> = Vec::new();
-            for (county, service) in &self.counties {
-                let tables =
-                    sql_catalog(service.catalog.clone(), service.system_tables.clone(), at).await?;
+            for ((county, _), tables) in self.counties.iter().zip(listed) {
                 ctx.register_catalog(county.as_str(), tables.clone());
                 catalogs.push((county.clone(), tables));
             }

@@ -49,36 +49,40 @@ impl AllCountiesSchema {
         catalog: &Arc<dyn CatalogProvider>,
         name: &str,
     ) -> Option<(Arc<dyn SchemaProvider>, String)> {
-        catalog
-            .schema_names()
-            .into_iter()
-            .filter(|s| s != DEFAULT_SCHEMA)
-            .find_map(|schema| {
-                let table = name.strip_prefix(&format!("{schema}_"))?;
-                let provider = catalog.schema(&schema)?;
-                provider
-                    .table_exist(table)
-                    .then(|| (provider, table.to_owned()))
-            })
+        domain_schemas(catalog).find_map(|(schema, provider)| {
+            let table = name.strip_prefix(&format!("{schema}_"))?;
+            provider
+                .table_exist(table)
+                .then(|| (provider, table.to_owned()))
+        })
     }
+}
+
+/// A county's schemas holding tables (not the empty default one), with their names.
+fn domain_schemas(
+    catalog: &Arc<dyn CatalogProvider>,
+) -> impl Iterator<Item = (String, Arc<dyn SchemaProvider>)> + '_ {
+    catalog
+        .schema_names()
+        .into_iter()
+        .filter(|schema| schema != DEFAULT_SCHEMA)
+        .filter_map(|schema| catalog.schema(&schema).map(|provider| (schema, provider)))
 }
 
 #[async_trait]
 impl SchemaProvider for AllCountiesSchema {
     fn table_names(&self) -> Vec<String> {
-        let mut names = BTreeSet::new();
-        for (_, catalog) in &self.counties {
-            for schema in catalog.schema_names() {
-                if schema == DEFAULT_SCHEMA {
-                    continue;
-                }
-                if let Some(provider) = catalog.schema(&schema) {
-                    for table in provider.table_names() {
-                        names.insert(format!("{schema}_{table}"));
-                    }
-                }
-            }
-        }
+        let names: BTreeSet<String> = self
+            .counties
+            .iter()
+            .flat_map(|(_, catalog)| domain_schemas(catalog))
+            .flat_map(|(schema, provider)| {
+                provider
+                    .table_names()
+                    .into_iter()
+                    .map(move |table| format!("{schema}_{table}"))
+            })
+            .collect();
         names.into_iter().collect()
     }
 
@@ -190,25 +194,21 @@ impl TableProvider for CountiesTable {
         };
         // The county's own columns read, in the order they are wanted (county is 0).
         let part_columns: Vec<usize> = wanted.iter().filter(|&&i| i > 0).map(|i| i - 1).collect();
-        let filters: Vec<Expr> = filters
-            .iter()
-            .filter(|f| !mentions_county(f))
-            .cloned()
-            .collect();
+        // `filters` are those this table accepted: none mentions the county.
+        let filter_refs: Vec<&Expr> = filters.iter().collect();
         let mut inputs = Vec::with_capacity(self.parts.len());
         for (county, part) in &self.parts {
-            let usable: Vec<Expr> = {
-                let refs: Vec<&Expr> = filters.iter().collect();
-                part.supports_filters_pushdown(&refs)?
-                    .into_iter()
-                    .zip(&filters)
-                    .filter(|(p, _)| *p != TableProviderFilterPushDown::Unsupported)
-                    .map(|(_, f)| f.clone())
-                    .collect()
-            };
+            let usable: Vec<Expr> = part
+                .supports_filters_pushdown(&filter_refs)?
+                .into_iter()
+                .zip(filters)
+                .filter(|(pushdown, _)| *pushdown != TableProviderFilterPushDown::Unsupported)
+                .map(|(_, filter)| filter.clone())
+                .collect();
             let scan = part
                 .scan(state, Some(&part_columns), &usable, limit)
                 .await?;
+            // Each wanted column: the county's id, or the next column the part read.
             let mut read = 0;
             let exprs = wanted
                 .iter()

@@ -85,26 +85,13 @@ fn counties_share_one_deployment_apart(binary: &dyn Fn() -> Command, work: &Path
     );
 
     // Mistakes are named, and change nothing.
-    let again = fails(&[
-        "county",
-        "add",
-        "xinfeng",
-        "--name-zh",
-        "x",
-        "--name-en",
-        "x",
-    ]);
-    assert!(again.contains("exists"), "{again}");
-    let bad = fails(&[
-        "county",
-        "add",
-        "Xin-Feng",
-        "--name-zh",
-        "x",
-        "--name-en",
-        "x",
-    ]);
-    assert!(bad.contains("lower-case letters and digits"), "{bad}");
+    for (id, says) in [
+        ("xinfeng", "exists"),
+        ("Xin-Feng", "lower-case letters and digits"),
+    ] {
+        let refused = fails(&["county", "add", id, "--name-zh", "x", "--name-en", "x"]);
+        assert!(refused.contains(says), "{refused}");
+    }
     let villages = file("villages.csv", VILLAGES);
     let no_county = fails(&["upload", "--duty", "villages", &villages]);
     assert!(

@@ -75,8 +75,28 @@ impl Moto {
         command
     }
 
-    fn run(&self, args: &[&str]) -> String {
+    pub fn run(&self, args: &[&str]) -> String {
         ok(self.sannong().args(args).output().unwrap())
+    }
+
+    /// The built-in plugins, the towns' villages and stations, and tokens of the post
+    /// office and an analyst, on the bucket; `work` holds the files.
+    pub fn county_with_towns(&self, work: &std::path::Path) -> (String, String) {
+        self.run(&["plugin", "install", "--builtin"]);
+        for (duty, csv) in [("villages", VILLAGES), ("stations", STATIONS)] {
+            let file = work.join(format!("{duty}.csv"));
+            std::fs::write(&file, csv).unwrap();
+            self.run(&["upload", "--duty", duty, file.to_str().unwrap()]);
+        }
+        let token = |role: &str| -> String {
+            self.run(&["token", "create", "--role", role, "--name", role])
+                .lines()
+                .last()
+                .unwrap()
+                .trim()
+                .to_owned()
+        };
+        (token("department:post"), token("analyst"))
     }
 
     fn serve(&self, log: &std::path::Path) -> Server {
@@ -135,21 +155,7 @@ pub fn count(server: &Server, token: &str) -> u64 {
 fn two_servers_on_one_bucket() {
     let moto = Moto::start();
     let logs = tempfile::tempdir().unwrap();
-    moto.run(&["plugin", "install", "--builtin"]);
-    for (duty, csv) in [("villages", VILLAGES), ("stations", STATIONS)] {
-        let file = logs.path().join(format!("{duty}.csv"));
-        std::fs::write(&file, csv).unwrap();
-        moto.run(&["upload", "--duty", duty, file.to_str().unwrap()]);
-    }
-    let token = |role: &str| -> String {
-        moto.run(&["token", "create", "--role", role, "--name", role])
-            .lines()
-            .last()
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
-    let (post, analyst) = (token("department:post"), token("analyst"));
+    let (post, analyst) = moto.county_with_towns(logs.path());
     let a = moto.serve(&logs.path().join("a.log"));
     let b = moto.serve(&logs.path().join("b.log"));
     // Through one, visible at the next query through the other.

@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use crate::s3::{Moto, count, parcels, upload};
 use crate::server::Server;
-use crate::uploads::{STATIONS, VILLAGES};
 
 /// What the proxy does to the traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,29 +180,7 @@ fn an_s3_endpoint_failing_or_stalling_mid_upload_leaves_the_previous_version() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.endpoint);
     let work = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        crate::cli::ok(
-            moto.sannong_at(crate::s3::DATA)
-                .args(args)
-                .output()
-                .unwrap(),
-        )
-    };
-    run(&["plugin", "install", "--builtin"]);
-    for (duty, csv) in [("villages", VILLAGES), ("stations", STATIONS)] {
-        let file = work.path().join(format!("{duty}.csv"));
-        std::fs::write(&file, csv).unwrap();
-        run(&["upload", "--duty", duty, file.to_str().unwrap()]);
-    }
-    let token = |role: &str| -> String {
-        run(&["token", "create", "--role", role, "--name", role])
-            .lines()
-            .last()
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
-    let (post, analyst) = (token("department:post"), token("analyst"));
+    let (post, analyst) = moto.county_with_towns(work.path());
     // The server reaches S3 through the proxy only, and gives up on a request after 3 s.
     let mut command = moto.sannong_at(crate::s3::DATA);
     command
@@ -253,6 +230,6 @@ fn an_s3_endpoint_failing_or_stalling_mid_upload_leaves_the_previous_version() {
     upload(&server, &post, "2021-04", parcels("B", "2021-04", 20));
     assert_eq!(count(&server, &analyst), 70);
     drop(server);
-    let verified = run(&["audit", "verify"]);
+    let verified = moto.run(&["audit", "verify"]);
     assert!(verified.contains("verified"), "{verified}");
 }

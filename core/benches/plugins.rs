@@ -122,12 +122,12 @@ fn main() {
     let empty = RecordBatch::new_empty(hostile.manifest.duties[0].template_schema());
     let calls = 2_000;
     runtime
-        .validate(&hostile, "good", None, &empty)
+        .validate(&hostile, "good", None, std::slice::from_ref(&empty))
         .expect("warm-up");
     let (per_call, _) = time(5, || {
         for _ in 0..calls {
             runtime
-                .validate(&hostile, "good", None, &empty)
+                .validate(&hostile, "good", None, std::slice::from_ref(&empty))
                 .expect("trivial call");
         }
     });
@@ -145,7 +145,7 @@ fn main() {
     });
     let (wasm, wasm_found) = time(5, || {
         runtime
-            .validate(&plugin, "parcels", None, &batch)
+            .validate(&plugin, "parcels", None, std::slice::from_ref(&batch))
             .expect("wasm validate")
     });
     assert_eq!(

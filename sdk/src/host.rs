@@ -10,10 +10,18 @@ use crate::PluginError;
 /// Runs a read-only `SELECT` over committed tables and returns its rows.
 ///
 /// Anything but a read-only query is refused by the host, which then fails the whole
-/// call: plugins cannot write.
+/// call: plugins cannot write. The host hands a call's rows over in chunks, calling the
+/// plugin once per chunk in the same sandbox; the answer to each query is kept for the
+/// whole call, so every chunk is checked against the same committed rows and the host is
+/// asked once.
 pub fn query(sql: &str) -> Result<RecordBatch, PluginError> {
+    if let Some(kept) = imp::kept_answer(sql) {
+        return Ok(kept);
+    }
     let bytes = imp::query(sql).map_err(PluginError)?;
-    crate::ipc::decode(bytes)
+    let answer = crate::ipc::decode(bytes)?;
+    imp::keep_answer(sql, &answer);
+    Ok(answer)
 }
 
 /// Logs a message at info level.
@@ -43,6 +51,26 @@ mod imp {
 
     pub use log::Level;
 
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use arrow_array::RecordBatch;
+
+    /// The answers of this call's queries (an instance serves one call).
+    static ANSWERS: Mutex<Option<HashMap<String, RecordBatch>>> = Mutex::new(None);
+
+    pub fn kept_answer(sql: &str) -> Option<RecordBatch> {
+        ANSWERS.lock().ok()?.as_ref()?.get(sql).cloned()
+    }
+
+    pub fn keep_answer(sql: &str, answer: &RecordBatch) {
+        if let Ok(mut answers) = ANSWERS.lock() {
+            answers
+                .get_or_insert_with(HashMap::new)
+                .insert(sql.to_owned(), answer.clone());
+        }
+    }
+
     pub fn query(sql: &str) -> Result<Vec<u8>, String> {
         query::run(sql)
     }
@@ -59,6 +87,15 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     pub use crate::testing::Level;
+
+    use arrow_array::RecordBatch;
+
+    /// Native tests answer each query afresh (a test may change the answers).
+    pub fn kept_answer(_sql: &str) -> Option<RecordBatch> {
+        None
+    }
+
+    pub fn keep_answer(_sql: &str, _answer: &RecordBatch) {}
 
     pub fn query(sql: &str) -> Result<Vec<u8>, String> {
         crate::testing::answer_query(sql)

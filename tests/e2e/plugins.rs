@@ -79,11 +79,11 @@ async fn every_hostile_behaviour_is_stopped_with_its_own_error_and_the_host_goes
         tokio::task::spawn_blocking(move || {
             if transform {
                 runtime
-                    .transform(&hostile, duty, None, &rows)
-                    .map(|b| b.num_rows())
+                    .transform(&hostile, duty, None, &[rows])
+                    .map(|b| b.iter().map(RecordBatch::num_rows).sum::<usize>())
             } else {
                 runtime
-                    .validate(&hostile, duty, None, &rows)
+                    .validate(&hostile, duty, None, &[rows])
                     .map(|d| d.len())
             }
         })
@@ -192,7 +192,7 @@ fn the_example_plugin_validates_through_the_real_host() {
         .unwrap()
         .unwrap();
     let found = runtime
-        .validate(&hello, "market-stalls", Some("2021-03"), &batch)
+        .validate(&hello, "market-stalls", Some("2021-03"), &[batch])
         .unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
     assert_eq!(
@@ -204,6 +204,66 @@ fn the_example_plugin_validates_through_the_real_host() {
         (Some(1), Severity::Warning, "rent-unusually-high")
     );
     assert_eq!(found[1].value.as_deref(), Some("20000.00"));
+}
+
+#[test]
+fn rows_cross_into_the_sandbox_in_chunks_and_come_back_where_they_were() {
+    let engine = Arc::new(PluginEngine::new(limits(), Some(cache_dir())).unwrap());
+    let runtime = PluginRuntime::new(engine.clone(), None);
+    let hello = engine
+        .load("hello.wasm", &read(sannong_test_plugins::HELLO))
+        .unwrap();
+    let schema = hello
+        .manifest
+        .duty("market-stalls")
+        .unwrap()
+        .template_schema();
+    // 100,000 stalls in three batches, more than three chunks; three opened after the report.
+    let late = [0usize, 40_000, 99_999];
+    let stalls: String = (0..100_000)
+        .map(|i| {
+            let opened = if late.contains(&i) { "2021-04-02" } else { "2021-01-02" };
+            format!(
+                "{{\"stall_id\":\"S{i}\",\"town\":\"石角镇\",\"reported_on\":\"2021-03-31\",\"opened_on\":\"{opened}\",\"rent_yuan\":\"800.00\",\"area_m2\":20.0}}\n"
+            )
+        })
+        .collect();
+    let all = arrow::json::ReaderBuilder::new(schema)
+        .with_batch_size(100_000)
+        .build(std::io::Cursor::new(stalls))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let batches = [
+        all.slice(0, 30_000),
+        all.slice(30_000, 0),
+        all.slice(30_000, 70_000),
+    ];
+    let found = runtime
+        .validate(&hello, "market-stalls", Some("2021-03"), &batches)
+        .unwrap();
+    let rows: Vec<Option<u32>> = found.iter().map(|d| d.row).collect();
+    assert_eq!(rows, late.map(|r| Some(r as u32)), "{found:?}");
+    assert_eq!(found[1].value.as_deref(), Some("2021-04-02"));
+
+    // The hostile plugin's `good` duty returns what it gets: every chunk, in order.
+    let hostile = engine
+        .load("hostile.wasm", &read(sannong_test_plugins::HOSTILE))
+        .unwrap();
+    let values: Vec<String> = (0..100_000).map(|i| format!("x{i}")).collect();
+    let column = one_column(&values.iter().map(String::as_str).collect::<Vec<_>>());
+    let returned = runtime
+        .transform(
+            &hostile,
+            "good",
+            None,
+            &[column.slice(0, 50_001), column.slice(50_001, 49_999)],
+        )
+        .unwrap();
+    assert!(returned.len() > 3, "in chunks: {}", returned.len());
+    let joined = arrow::compute::concat_batches(&returned[0].schema(), &returned).unwrap();
+    assert_eq!(joined.column(0).as_ref(), column.column(0).as_ref());
 }
 
 #[test]

@@ -603,3 +603,72 @@ fn wrong_duties_and_periods_are_one_clear_line() {
     ]));
     assert!(err.contains("cannot read /nonexistent/file.csv"), "{err}");
 }
+
+/// A quick-tests file of `rows` rows (GBK, CRLF, over 4 MB from about 60,000 rows) with
+/// problems spread through it: an unknown test, an impossible date, blank lines (counted
+/// as rows, as the department's spreadsheet numbers them) and a duplicate sample id.
+/// `quote_first` writes the first product in quotes, which reads the same but makes
+/// the platform read the file line by line instead of on every core.
+fn large_tests_file(rows: usize, quote_first: bool) -> Vec<u8> {
+    let mut text = String::from("样品编号,产品,检测项目,收样时间,出结果时间,是否合格\r\n");
+    for i in 0..rows {
+        let product = if i == 0 && quote_first {
+            "\"荔枝\""
+        } else {
+            "荔枝"
+        };
+        let line = match i % 7919 {
+            101 => format!("KJ{i:06},{product},重金属,2021-06-01 09:00:00,2021-06-01 15:30:00,是"),
+            202 => format!("KJ{i:06},{product},糖度,2021-06-31 09:00:00,,否"),
+            303 => ",,,,,".to_owned(),
+            _ => format!("KJ{i:06},{product},农药残留,2021-06-01 09:00:00,2021-06-01 15:30:00,是"),
+        };
+        text.push_str(&line);
+        text.push_str("\r\n");
+    }
+    text.push_str("KJ000005,龙眼,糖度,2021-06-02 10:15:00,,否\r\n");
+    gbk(&text)
+}
+
+#[test]
+fn a_large_csv_read_on_every_core_gives_the_rows_and_problems_of_reading_it_line_by_line() {
+    let county = County::new();
+    let rows = 80_000;
+    let parallel = large_tests_file(rows, false);
+    assert!(parallel.len() > 4 << 20, "large enough to be cut");
+    let dry_run = |name: &str, bytes: &[u8]| {
+        county
+            .upload("quick-tests", Some("2021-06"), name, bytes, &["--dry-run"])
+            .1
+    };
+    let cut = dry_run("parallel.csv", &parallel);
+    let in_order = dry_run("in-order.csv", &large_tests_file(rows, true));
+    assert_eq!(cut["status"], "refused", "{}", cut["status"]);
+    assert_eq!(cut["problems"], in_order["problems"]);
+    assert_eq!(cut["rows_read"], in_order["rows_read"]);
+
+    // Every problem where it is in the file: row numbers count the header and blank lines.
+    let problems = cut["problems"].as_array().unwrap();
+    let at = |rule: &str| -> Vec<u64> {
+        problems
+            .iter()
+            .filter(|p| p["rule"] == rule)
+            .map(|p| p["row"].as_u64().unwrap())
+            .collect()
+    };
+    let every = |offset: usize| -> Vec<u64> {
+        (0..rows)
+            .filter(|i| i % 7919 == offset)
+            .map(|i| i as u64 + 2)
+            .collect()
+    };
+    assert_eq!(at("not-allowed"), every(101));
+    assert_eq!(at("wrong-type"), every(202));
+    assert_eq!(at("duplicate-in-file"), vec![rows as u64 + 2]);
+    let blank = every(303).len();
+    assert_eq!(cut["rows_read"], (rows + 1 - blank) as u64);
+    assert_eq!(
+        cut["errors"],
+        (every(101).len() + every(202).len() + 1) as u64
+    );
+}

@@ -1,11 +1,16 @@
 //! The template's own checks, done by the host on typed rows: required values, allowed
 //! values, ranges, uniqueness within the file, and rows outside the upload's period.
+//!
+//! Each check runs a column at a time over Arrow arrays (bounds parsed once, keys compared
+//! in Arrow's row format); text for messages is made only for the cells that fail.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use ahash::RandomState;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampSecondType};
-use chrono::{DateTime, Datelike, NaiveDate};
+use arrow::row::{RowConverter, Rows, SortField};
 use sannong_catalog::Period;
 
 use super::problems::{Problem, shown_value};
@@ -25,13 +30,7 @@ pub fn cell_text(batch: &RecordBatch, column: usize, row: usize) -> Option<Strin
 }
 
 /// The value of a numeric, date or time cell, comparable with a bound.
-fn bound_value(
-    batch: &RecordBatch,
-    column: usize,
-    row: usize,
-    data_type: ColumnType,
-) -> Option<BoundValue> {
-    let array = batch.column(column);
+fn bound_value(array: &dyn Array, row: usize, data_type: ColumnType) -> Option<BoundValue> {
     if array.is_null(row) {
         return None;
     }
@@ -49,168 +48,245 @@ fn bound_value(
     })
 }
 
-fn violates(value: BoundValue, bound: &Bound, data_type: ColumnType, is_min: bool) -> bool {
-    let Some(limit) = parse_bound(data_type, &bound.value) else {
-        return false;
-    };
-    match (is_min, bound.inclusive) {
-        (true, true) => value < limit,
-        (true, false) => value <= limit,
-        (false, true) => value > limit,
-        (false, false) => value >= limit,
+/// One side of a column's range, parsed once.
+struct Limit<'a> {
+    bound: &'a Bound,
+    value: BoundValue,
+    is_min: bool,
+}
+
+impl Limit<'_> {
+    fn violated_by(&self, value: BoundValue) -> bool {
+        match (self.is_min, self.bound.inclusive) {
+            (true, true) => value < self.value,
+            (true, false) => value <= self.value,
+            (false, true) => value > self.value,
+            (false, false) => value >= self.value,
+        }
+    }
+
+    fn text(&self) -> (String, String) {
+        let (zh, en) = match (self.is_min, self.bound.inclusive) {
+            (true, true) => ("应不小于", "must be at least"),
+            (true, false) => ("应大于", "must be greater than"),
+            (false, true) => ("应不大于", "must be at most"),
+            (false, false) => ("应小于", "must be less than"),
+        };
+        (
+            format!("{zh} {}", self.bound.value),
+            format!("{en} {}", self.bound.value),
+        )
     }
 }
 
-fn range_text(bound: &Bound, is_min: bool) -> (String, String) {
-    let (zh, en) = match (is_min, bound.inclusive) {
-        (true, true) => ("应不小于", "must be at least"),
-        (true, false) => ("应大于", "must be greater than"),
-        (false, true) => ("应不大于", "must be at most"),
-        (false, false) => ("应小于", "must be less than"),
+fn limits(column: &TemplateColumn) -> Vec<Limit<'_>> {
+    let Some(range) = &column.range else {
+        return Vec::new();
     };
-    (
-        format!("{zh} {}", bound.value),
-        format!("{en} {}", bound.value),
-    )
+    [(&range.min, true), (&range.max, false)]
+        .into_iter()
+        .filter_map(|(bound, is_min)| {
+            let bound = bound.as_ref()?;
+            let value = parse_bound(column.data_type, &bound.value)?;
+            Some(Limit {
+                bound,
+                value,
+                is_min,
+            })
+        })
+        .collect()
 }
 
-/// Runs every template check; pushes the problems found.
+/// Where a batch's rows are in the upload.
+struct Part<'a> {
+    batch: &'a RecordBatch,
+    /// Index of the batch's first row among all rows.
+    start: usize,
+    /// File row numbers of the batch's rows.
+    numbers: &'a [u32],
+}
+
+/// Runs every template check; pushes the problems found, row by row.
 pub fn check_template(
     duty: &DutySpec,
     rows: &TypedRows,
     period: Option<Period>,
     problems: &mut Vec<Problem>,
 ) {
-    let mut seen: Vec<HashMap<String, u32>> = vec![HashMap::new(); duty.unique_keys.len()];
-    let mut index = 0usize;
-    for batch in &rows.batches {
-        for row in 0..batch.num_rows() {
-            let number = rows.row_numbers[index];
-            for (c, column) in duty.columns.iter().enumerate() {
-                if rows.bad_cells.contains(&(index, c)) {
-                    continue;
-                }
-                check_cell(batch, row, number, c, column, problems);
-            }
-            for (k, key) in duty.unique_keys.iter().enumerate() {
-                check_unique(
-                    duty,
-                    batch,
-                    row,
-                    number,
-                    &key.columns,
-                    &mut seen[k],
-                    problems,
-                );
-            }
-            if let (Some(period), Some(column)) = (period, &duty.period_column) {
-                check_period(duty, batch, row, number, column, period, problems);
-            }
-            index += 1;
+    let mut found = Vec::new();
+    let mut start = 0;
+    let parts: Vec<Part> = rows
+        .batches
+        .iter()
+        .map(|batch| {
+            let part = Part {
+                batch,
+                start,
+                numbers: &rows.row_numbers[start..start + batch.num_rows()],
+            };
+            start += batch.num_rows();
+            part
+        })
+        .collect();
+    for part in &parts {
+        for (c, column) in duty.columns.iter().enumerate() {
+            check_column(part, c, column, &rows.bad_cells, &mut found);
         }
     }
+    for key in &duty.unique_keys {
+        check_unique(duty, &parts, &key.columns, &mut found);
+    }
+    if let (Some(period), Some(key)) = (period, &duty.period_column) {
+        for part in &parts {
+            check_period(duty, part, key, period, &mut found);
+        }
+    }
+    // Row by row, each row's problems in the order of the checks above.
+    found.sort_by_key(|p| p.row);
+    problems.extend(found);
 }
 
-fn check_cell(
-    batch: &RecordBatch,
-    row: usize,
-    number: u32,
+fn check_column(
+    part: &Part,
     c: usize,
     column: &TemplateColumn,
+    bad_cells: &HashSet<(usize, usize)>,
     problems: &mut Vec<Problem>,
 ) {
-    if batch.column(c).is_null(row) {
-        if column.required {
-            problems.push(Problem::cell(
-                number,
-                column,
-                None,
-                "required",
-                "必填，不能为空",
-                "required: the cell is empty",
-            ));
-        }
-        return;
+    let array = part.batch.column(c);
+    let problem = |row: usize, value: Option<&str>, rule: &str, zh: String, en: String| {
+        Problem::cell(part.numbers[row], column, value, rule, zh, en)
+    };
+    if column.required && array.null_count() > 0 {
+        // A cell that did not parse is null and already has its problem.
+        let required = (0..array.len())
+            .filter(|&row| array.is_null(row) && !bad_cells.contains(&(part.start + row, c)))
+            .map(|row| {
+                problem(
+                    row,
+                    None,
+                    "required",
+                    "必填，不能为空".into(),
+                    "required: the cell is empty".into(),
+                )
+            });
+        problems.extend(required);
     }
-    if !column.allowed_values.is_empty() {
-        let value = batch.column(c).as_string::<i32>().value(row);
-        if !column.allowed_values.iter().any(|a| a == value) {
-            problems.push(Problem::cell(
-                number,
-                column,
-                Some(value),
-                "not-allowed",
-                format!("应为以下之一：{}", column.allowed_values.join("、")),
-                format!("must be one of: {}", column.allowed_values.join(", ")),
-            ));
-        }
-    }
-    if let (Some(range), Some(value)) =
-        (&column.range, bound_value(batch, c, row, column.data_type))
+    if !column.allowed_values.is_empty()
+        && let Some(values) = array.as_string_opt::<i32>()
     {
-        for (bound, is_min) in [(&range.min, true), (&range.max, false)] {
-            if let Some(bound) = bound
-                && violates(value, bound, column.data_type, is_min)
-            {
-                let (zh, en) = range_text(bound, is_min);
-                problems.push(Problem::cell(
-                    number,
-                    column,
-                    cell_text(batch, c, row).as_deref(),
-                    "out-of-range",
-                    zh,
-                    en,
+        let allowed: HashSet<&str, RandomState> =
+            column.allowed_values.iter().map(String::as_str).collect();
+        for (row, value) in values.iter().enumerate() {
+            if let Some(value) = value.filter(|v| !allowed.contains(v)) {
+                problems.push(problem(
+                    row,
+                    Some(value),
+                    "not-allowed",
+                    format!("应为以下之一：{}", column.allowed_values.join("、")),
+                    format!("must be one of: {}", column.allowed_values.join(", ")),
                 ));
             }
         }
     }
+    let limits = limits(column);
+    if limits.is_empty() {
+        return;
+    }
+    for row in 0..array.len() {
+        let Some(value) = bound_value(array.as_ref(), row, column.data_type) else {
+            continue;
+        };
+        for limit in limits.iter().filter(|l| l.violated_by(value)) {
+            let (zh, en) = limit.text();
+            let shown = cell_text(part.batch, c, row);
+            problems.push(problem(row, shown.as_deref(), "out-of-range", zh, en));
+        }
+    }
 }
 
-fn check_unique(
-    duty: &DutySpec,
-    batch: &RecordBatch,
-    row: usize,
-    number: u32,
-    key: &[String],
-    seen: &mut HashMap<String, u32>,
-    problems: &mut Vec<Problem>,
-) {
+/// The rows of the key's columns in Arrow's row format, one `Rows` per part.
+fn key_rows(parts: &[Part], positions: &[usize]) -> Option<Vec<Rows>> {
+    let first = parts.first()?;
+    let fields = positions
+        .iter()
+        .map(|&c| SortField::new(first.batch.column(c).data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields).ok()?;
+    parts
+        .iter()
+        .map(|part| {
+            let columns: Vec<ArrayRef> = positions
+                .iter()
+                .map(|&c| part.batch.column(c).clone())
+                .collect();
+            converter.convert_columns(&columns).ok()
+        })
+        .collect()
+}
+
+fn check_unique(duty: &DutySpec, parts: &[Part], key: &[String], problems: &mut Vec<Problem>) {
     let positions: Vec<usize> = key
         .iter()
         .filter_map(|k| duty.columns.iter().position(|c| &c.key == k))
         .collect();
-    let values: Option<Vec<String>> = positions
-        .iter()
-        .map(|&c| cell_text(batch, c, row))
-        .collect();
-    let Some(values) = values else { return };
-    let joined = values.join("\u{1f}");
-    let first = *seen.entry(joined).or_insert(number);
-    if first != number {
-        let column = &duty.columns[positions[0]];
-        let personal = positions.iter().any(|&c| duty.columns[c].personal);
-        let shown: Vec<String> = values.iter().map(|v| shown_value(v, personal)).collect();
-        let mut problem = Problem::cell(
-            number,
-            column,
-            Some(&values.join(" / ")),
-            "duplicate-in-file",
-            format!("与第{first}行重复（{} 应唯一）", key.join("+")),
-            format!(
-                "duplicates row {first} ({} must be unique)",
-                key.join(" + ")
-            ),
-        );
-        problem.value = Some(shown.join(" / "));
-        problems.push(problem);
+    let Some(encoded) = key_rows(parts, &positions) else {
+        return;
+    };
+    let mut first_seen: HashMap<&[u8], u32, RandomState> = HashMap::default();
+    for (part, encoded) in parts.iter().zip(&encoded) {
+        let columns: Vec<&ArrayRef> = positions.iter().map(|&c| part.batch.column(c)).collect();
+        for row in 0..part.batch.num_rows() {
+            // A key with an empty cell is not compared (the cell has its own problem).
+            if columns.iter().any(|a| a.is_null(row)) {
+                continue;
+            }
+            let number = part.numbers[row];
+            let first = *first_seen.entry(encoded.row(row).data()).or_insert(number);
+            if first != number {
+                problems.push(duplicate(duty, part, row, &positions, key, first));
+            }
+        }
     }
+}
+
+fn duplicate(
+    duty: &DutySpec,
+    part: &Part,
+    row: usize,
+    positions: &[usize],
+    key: &[String],
+    first: u32,
+) -> Problem {
+    let values: Vec<String> = positions
+        .iter()
+        .map(|&c| cell_text(part.batch, c, row).unwrap_or_default())
+        .collect();
+    let personal = positions.iter().any(|&c| duty.columns[c].personal);
+    let shown: Vec<String> = values.iter().map(|v| shown_value(v, personal)).collect();
+    let mut problem = Problem::cell(
+        part.numbers[row],
+        &duty.columns[positions[0]],
+        Some(&values.join(" / ")),
+        "duplicate-in-file",
+        format!("与第{first}行重复（{} 应唯一）", key.join("+")),
+        format!(
+            "duplicates row {first} ({} must be unique)",
+            key.join(" + ")
+        ),
+    );
+    problem.value = Some(shown.join(" / "));
+    problem
+}
+
+/// Days since 1970-01-01 of the first day of `period`.
+fn first_day(period: Period) -> i64 {
+    (period.first_day() - chrono::NaiveDate::default()).num_days()
 }
 
 fn check_period(
     duty: &DutySpec,
-    batch: &RecordBatch,
-    row: usize,
-    number: u32,
+    part: &Part,
     key: &str,
     period: Period,
     problems: &mut Vec<Problem>,
@@ -218,32 +294,30 @@ fn check_period(
     let Some(c) = duty.columns.iter().position(|col| col.key == key) else {
         return;
     };
-    let array = batch.column(c);
-    if array.is_null(row) {
-        return;
-    }
-    let date = match duty.columns[c].data_type {
-        ColumnType::Date => {
-            NaiveDate::default()
-                + chrono::Duration::days(array.as_primitive::<Date32Type>().value(row).into())
+    let (start, end) = (first_day(period), first_day(period.next()));
+    let array = part.batch.column(c);
+    let day_of = |row: usize| -> Option<i64> {
+        match duty.columns[c].data_type {
+            ColumnType::Date => Some(array.as_primitive::<Date32Type>().value(row).into()),
+            ColumnType::Timestamp => Some(
+                array
+                    .as_primitive::<TimestampSecondType>()
+                    .value(row)
+                    .div_euclid(86_400),
+            ),
+            _ => None,
         }
-        ColumnType::Timestamp => match DateTime::from_timestamp(
-            array.as_primitive::<TimestampSecondType>().value(row),
-            0,
-        ) {
-            Some(t) => t.date_naive(),
-            None => return,
-        },
-        _ => return,
     };
-    if date.year() != period.year() || date.month() != period.month() {
-        problems.push(Problem::cell(
-            number,
-            &duty.columns[c],
-            cell_text(batch, c, row).as_deref(),
-            "outside-period",
-            format!("不在上报期 {period} 内"),
-            format!("outside the period {period} of this upload"),
-        ));
+    for row in (0..array.len()).filter(|&row| array.is_valid(row)) {
+        if day_of(row).is_some_and(|day| day < start || day >= end) {
+            problems.push(Problem::cell(
+                part.numbers[row],
+                &duty.columns[c],
+                cell_text(part.batch, c, row).as_deref(),
+                "outside-period",
+                format!("不在上报期 {period} 内"),
+                format!("outside the period {period} of this upload"),
+            ));
+        }
     }
 }

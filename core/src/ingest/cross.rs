@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, AsArray, RecordBatch, StringBuilder, UInt32Builder};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use sannong_catalog::{Period, TableName};
@@ -19,45 +19,57 @@ use crate::error::{Error, Result};
 use crate::plugin::manifest::DutySpec;
 use crate::query::QueryService;
 
-/// The upload's values of some columns, one text key per row (rows with a null skipped).
-fn keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Vec<(u32, String)> {
+/// The upload's values of some columns as the table `upload_keys` (`row_number`, `key`):
+/// one text key per row, the columns' texts joined by U+001F; rows with an empty key
+/// cell are left out.
+fn keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Result<RecordBatch> {
     let positions: Vec<usize> = columns
         .iter()
         .filter_map(|k| duty.columns.iter().position(|c| &c.key == k))
         .collect();
-    let mut keys = Vec::new();
+    let mut numbers = UInt32Builder::with_capacity(rows.len());
+    let mut keys = StringBuilder::new();
+    let mut key = String::new();
     let mut index = 0;
     for batch in &rows.batches {
         for row in 0..batch.num_rows() {
-            let values: Option<Vec<String>> = positions
-                .iter()
-                .map(|&c| cell_text(batch, c, row))
-                .collect();
-            if let Some(values) = values {
-                keys.push((rows.row_numbers[index], values.join("\u{1f}")));
-            }
+            let number = rows.row_numbers[index];
             index += 1;
+            if positions.iter().any(|&c| batch.column(c).is_null(row)) {
+                continue;
+            }
+            key.clear();
+            for (i, &c) in positions.iter().enumerate() {
+                if i > 0 {
+                    key.push('\u{1f}');
+                }
+                match batch.column(c).as_string_opt::<i32>() {
+                    Some(texts) => key.push_str(texts.value(row)),
+                    None => key.push_str(&cell_text(batch, c, row).unwrap_or_default()),
+                }
+            }
+            numbers.append_value(number);
+            keys.append_value(&key);
         }
     }
-    keys
-}
-
-fn keys_table(keys: &[(u32, String)]) -> Result<MemTable> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("row_number", DataType::UInt32, false),
         Field::new("key", DataType::Utf8, false),
     ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(keys.iter().map(|(r, _)| *r))),
-            Arc::new(StringArray::from_iter_values(
-                keys.iter().map(|(_, k)| k.as_str()),
-            )),
-        ],
+    RecordBatch::try_new(
+        schema,
+        vec![Arc::new(numbers.finish()), Arc::new(keys.finish())],
     )
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Internal(e.to_string()))
+    .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The (row number, key) pairs of [`keys`].
+fn key_pairs(keys: &RecordBatch) -> impl Iterator<Item = (u32, &str)> {
+    let numbers = keys
+        .column(0)
+        .as_primitive::<arrow::datatypes::UInt32Type>();
+    let texts = keys.column(1).as_string::<i32>();
+    numbers.values().iter().copied().zip(texts.iter().flatten())
 }
 
 /// SQL of a key made of columns, as text joined like [`keys`].
@@ -77,11 +89,13 @@ fn key_expression(columns: &[String]) -> String {
 /// (row number, key, optional third column) it selects.
 async fn matching(
     query: &QueryService,
-    keys: &[(u32, String)],
+    keys: &RecordBatch,
     sql: &str,
 ) -> Result<Vec<(u32, String, Option<String>)>> {
     let ctx = query.session().await?;
-    ctx.register_table("upload_keys", Arc::new(keys_table(keys)?))
+    let table = MemTable::try_new(keys.schema(), vec![vec![keys.clone()]])
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    ctx.register_table("upload_keys", Arc::new(table))
         .map_err(|e| Error::Internal(e.to_string()))?;
     let batches = ctx
         .sql(sql)
@@ -118,8 +132,8 @@ pub async fn check_committed(
     problems: &mut Vec<Problem>,
 ) -> Result<()> {
     for reference in &duty.references {
-        let upload_keys = keys(duty, rows, &reference.columns);
-        if upload_keys.is_empty() {
+        let upload_keys = keys(duty, rows, &reference.columns)?;
+        if upload_keys.num_rows() == 0 {
             continue;
         }
         let table: TableName = reference.table.parse()?;
@@ -139,9 +153,8 @@ pub async fn check_committed(
             )
             .await?
         } else {
-            upload_keys
-                .iter()
-                .map(|(r, k)| (*r, k.clone(), None))
+            key_pairs(&upload_keys)
+                .map(|(r, k)| (r, k.to_owned(), None))
                 .collect()
         };
         let empty_note = if exists {
@@ -178,8 +191,8 @@ pub async fn check_committed(
         return Ok(());
     }
     for key in duty.unique_keys.iter().filter(|k| k.across_periods) {
-        let upload_keys = keys(duty, rows, &key.columns);
-        if upload_keys.is_empty() {
+        let upload_keys = keys(duty, rows, &key.columns)?;
+        if upload_keys.num_rows() == 0 {
             continue;
         }
         let column = duty

@@ -3,9 +3,10 @@
 //!
 //! The steps, in order (see [`upload`]):
 //! 1. find the duty's plugin; check the period; recognise a file already accepted;
-//! 2. read the file ([`source`], [`text`]) and parse it by the template ([`typed`]);
+//! 2. read the file ([`source`], [`text`]) and parse it by the template ([`typed`]) —
+//!    a large CSV file on every core ([`parallel`]);
 //! 3. the template's checks ([`checks`]);
-//! 4. the plugin's `validate`, on the rows that passed (WASM, in chunks);
+//! 4. the plugin's `validate`, on the rows that passed (WASM);
 //! 5. checks against committed tables ([`cross`]);
 //! 6. the plugin's `transform`, then one atomic commit with the submission record.
 //!
@@ -20,6 +21,7 @@ pub mod cell;
 pub mod checks;
 pub mod cross;
 pub mod log;
+pub mod parallel;
 pub mod problems;
 pub mod source;
 pub mod template;
@@ -27,6 +29,8 @@ pub mod text;
 pub mod typed;
 
 use std::collections::HashSet;
+
+use ahash::RandomState;
 use std::sync::Arc;
 
 use arrow::array::{BooleanArray, RecordBatch};
@@ -38,7 +42,7 @@ use serde::Serialize;
 use self::log::LogEntry;
 use self::problems::{Problem, shown_value};
 use self::source::ReadOptions;
-use self::typed::{BATCH_ROWS, TypedRows};
+use self::typed::TypedRows;
 use crate::error::{Error, Result};
 use crate::platform::Platform;
 use crate::plugin::manifest::{DutyMode, DutySpec};
@@ -47,8 +51,6 @@ use crate::plugin::{LoadedPlugin, PluginDiagnostic, PluginRuntime};
 
 /// Problems held in memory per upload (the counts stay exact beyond it).
 const PROBLEMS_HELD: usize = 10_000;
-/// Rows per plugin call.
-const PLUGIN_CHUNK_ROWS: usize = 4 * BATCH_ROWS;
 
 /// One upload.
 #[derive(Debug, Clone)]
@@ -243,6 +245,17 @@ fn parse_file(
     found: &mut Found,
     progress: &dyn Progress,
 ) -> Option<TypedRows> {
+    if let Some((rows, problems)) = parallel::parse_csv(
+        &request.file_name,
+        &request.bytes,
+        &request.read,
+        duty,
+        progress,
+    ) {
+        found.extend(problems);
+        progress.rows_read(rows.len());
+        return Some(rows);
+    }
     let table = match source::read(&request.file_name, &request.bytes, &request.read) {
         Ok(table) => table,
         Err(problem) => {
@@ -322,12 +335,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 
 /// The rows (as indexes) without an error so far, and the batches holding only them.
 fn rows_without_errors(rows: &TypedRows, found: &Found) -> Result<(Vec<usize>, Vec<RecordBatch>)> {
-    let bad: HashSet<u32> = found
+    let bad: HashSet<u32, RandomState> = found
         .problems
         .iter()
         .filter(|p| p.is_error())
         .filter_map(|p| p.row)
         .collect();
+    if bad.is_empty() {
+        return Ok(((0..rows.len()).collect(), rows.batches.clone()));
+    }
     let mut kept = Vec::new();
     let mut batches = Vec::new();
     let mut index = 0;
@@ -350,20 +366,7 @@ fn rows_without_errors(rows: &TypedRows, found: &Found) -> Result<(Vec<usize>, V
     Ok((kept, batches))
 }
 
-/// Splits batches into chunks of at most [`PLUGIN_CHUNK_ROWS`] rows.
-fn chunks(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-    let Some(first) = batches.first() else {
-        return Ok(Vec::new());
-    };
-    let all = arrow::compute::concat_batches(&first.schema(), batches)
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok((0..all.num_rows().max(1))
-        .step_by(PLUGIN_CHUNK_ROWS)
-        .map(|start| all.slice(start, PLUGIN_CHUNK_ROWS.min(all.num_rows() - start)))
-        .collect())
-}
-
-/// Runs `validate` over the rows that passed the template, chunk by chunk.
+/// Runs `validate` over the rows that passed the template.
 async fn validate_with_plugin(
     runtime: &PluginRuntime,
     plugin: &Arc<LoadedPlugin>,
@@ -373,28 +376,10 @@ async fn validate_with_plugin(
     found: &mut Found,
 ) -> Result<()> {
     let (kept, batches) = rows_without_errors(rows, found)?;
-    let mut offset = 0;
-    for chunk in chunks(&batches)? {
-        let (runtime, plugin, duty_id, period) = (
-            runtime.clone(),
-            plugin.clone(),
-            duty.id.clone(),
-            period.clone(),
-        );
-        let size = chunk.num_rows();
-        let diagnostics =
-            blocking(move || runtime.validate(&plugin, &duty_id, period.as_deref(), &chunk))
-                .await?;
-        let shifted: Vec<PluginDiagnostic> = diagnostics
-            .into_iter()
-            .map(|mut d| {
-                d.row = d.row.map(|r| r + offset as u32);
-                d
-            })
-            .collect();
-        found.extend(diagnostics_to_problems(duty, &kept, rows, shifted));
-        offset += size;
-    }
+    let (runtime, plugin, duty_id) = (runtime.clone(), plugin.clone(), duty.id.clone());
+    let diagnostics =
+        blocking(move || runtime.validate(&plugin, &duty_id, period.as_deref(), &batches)).await?;
+    found.extend(diagnostics_to_problems(duty, &kept, rows, diagnostics));
     Ok(())
 }
 
@@ -407,34 +392,23 @@ async fn rows_to_store(
     rows: &TypedRows,
 ) -> Result<Vec<RecordBatch>> {
     let stored = duty.stored_schema();
+    let batches: Vec<RecordBatch> = rows
+        .batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .cloned()
+        .collect();
     if !duty.transforms {
-        return rows
-            .batches
-            .iter()
-            .filter(|b| b.num_rows() > 0)
+        return batches
+            .into_iter()
             .map(|b| {
                 RecordBatch::try_new(stored.clone(), b.columns().to_vec())
                     .map_err(|e| Error::Internal(format!("storing rows: {e}")))
             })
             .collect();
     }
-    let mut out = Vec::new();
-    for chunk in chunks(&rows.batches)?
-        .into_iter()
-        .filter(|c| c.num_rows() > 0)
-    {
-        let (runtime, plugin, duty_id, period) = (
-            runtime.clone(),
-            plugin.clone(),
-            duty.id.clone(),
-            period.clone(),
-        );
-        out.push(
-            blocking(move || runtime.transform(&plugin, &duty_id, period.as_deref(), &chunk))
-                .await?,
-        );
-    }
-    Ok(out)
+    let (runtime, plugin, duty_id) = (runtime.clone(), plugin.clone(), duty.id.clone());
+    blocking(move || runtime.transform(&plugin, &duty_id, period.as_deref(), &batches)).await
 }
 
 /// What every step of one upload needs to know.

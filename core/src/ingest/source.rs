@@ -134,7 +134,8 @@ fn cell_too_long(row: u32, column: usize, bytes: usize, limit: usize) -> Problem
     )
 }
 
-fn check_cells(row: &RawRow, limit: usize) -> Result<(), Problem> {
+/// Refuses a row with a cell longer than `limit` bytes.
+pub fn check_cells(row: &RawRow, limit: usize) -> Result<(), Problem> {
     for (i, cell) in row.cells.iter().enumerate() {
         if let Cell::Text(s) = cell
             && s.len() > limit
@@ -188,24 +189,75 @@ pub fn read<'a>(
     })
 }
 
-fn csv_table<'a>(bytes: &'a [u8], options: &ReadOptions) -> Result<SourceTable<'a>, Problem> {
-    let text = decode(bytes, options.encoding)?;
+/// The field delimiter of a CSV text: a tab when its first line has more tabs than commas.
+fn csv_delimiter(text: &str) -> u8 {
     let first_line = text.lines().next().unwrap_or_default();
-    let delimiter = if first_line.matches('\t').count() > first_line.matches(',').count() {
+    if first_line.matches('\t').count() > first_line.matches(',').count() {
         b'\t'
     } else {
         b','
-    };
+    }
+}
+
+fn csv_reader<R: std::io::Read>(data: R, delimiter: u8, flexible: bool) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(flexible)
+        .from_reader(data)
+}
+
+/// The rows of CSV records as [`RawRow`]s: numbered on from a given row, rows whose cells
+/// are all empty skipped (but counted).
+pub struct CsvRows<R> {
+    records: csv::StringRecordsIntoIter<R>,
+    number: u32,
+    /// Fields every record must have, when the reader does not check it itself.
+    fields: Option<usize>,
+}
+
+impl<R: std::io::Read> CsvRows<R> {
+    /// Records read so far (skipped ones included).
+    pub fn records_read(&self) -> u32 {
+        self.number
+    }
+}
+
+impl<R: std::io::Read> Iterator for CsvRows<R> {
+    type Item = Result<RawRow, Problem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let record = self.records.next()?;
+            self.number += 1;
+            let number = self.number + 1;
+            return match record {
+                Ok(record) if self.fields.is_some_and(|n| n != record.len()) => {
+                    Some(Err(Problem::file(
+                        "ragged-row",
+                        format!("第{number}行的列数与表头不同"),
+                        format!("row {number} has a different number of fields than the header"),
+                    )))
+                }
+                Ok(record) if record.iter().all(|f| f.trim().is_empty()) => continue,
+                Ok(record) => Some(Ok(RawRow {
+                    number,
+                    cells: record.iter().map(|f| Cell::Text(f.to_owned())).collect(),
+                })),
+                Err(e) => Some(Err(csv_problem(&e, number))),
+            };
+        }
+    }
+}
+
+fn csv_table<'a>(bytes: &'a [u8], options: &ReadOptions) -> Result<SourceTable<'a>, Problem> {
+    let text = decode(bytes, options.encoding)?;
+    let delimiter = csv_delimiter(&text);
     let data: std::borrow::Cow<'a, [u8]> = match text {
         std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
         std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
     };
-    let reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(false)
-        .from_reader(Cursor::new(data));
-    let mut records = reader.into_records();
+    let mut records = csv_reader(Cursor::new(data), delimiter, false).into_records();
     let header = match records.next() {
         Some(Ok(record)) => record.iter().map(str::to_owned).collect(),
         Some(Err(e)) => return Err(csv_problem(&e, 1)),
@@ -217,24 +269,85 @@ fn csv_table<'a>(bytes: &'a [u8], options: &ReadOptions) -> Result<SourceTable<'
             ));
         }
     };
-    let mut number = 1u32;
-    let rows = std::iter::from_fn(move || {
-        loop {
-            number += 1;
-            return match records.next()? {
-                Ok(record) if record.iter().all(|f| f.trim().is_empty()) => continue,
-                Ok(record) => Some(Ok(RawRow {
-                    number,
-                    cells: record.iter().map(|f| Cell::Text(f.to_owned())).collect(),
-                })),
-                Err(e) => Some(Err(csv_problem(&e, number))),
-            };
-        }
-    });
     Ok(SourceTable {
         header,
-        rows: Box::new(rows),
+        rows: Box::new(CsvRows {
+            records,
+            number: 0,
+            fields: None,
+        }),
     })
+}
+
+/// A CSV text cut into parts of whole records, to be read side by side.
+pub struct CsvParts<'a> {
+    /// The header cells.
+    pub header: Vec<String>,
+    /// The records after the header, in order, cut at line ends.
+    pub parts: Vec<&'a str>,
+    delimiter: u8,
+    max_cell_bytes: usize,
+}
+
+impl<'a> CsvParts<'a> {
+    /// Cuts `text` (a decoded CSV file) into at most `count` parts, or `None` when it
+    /// cannot be cut safely: a quote character may hide a line break inside a cell,
+    /// and a file without a line after its header has nothing to cut.
+    pub fn cut(text: &'a str, count: usize, options: &ReadOptions) -> Option<Self> {
+        if text.contains('"') {
+            return None;
+        }
+        let header_end = text.find('\n')? + 1;
+        let delimiter = csv_delimiter(text);
+        let header: Vec<String> = csv_reader(&text.as_bytes()[..header_end], delimiter, false)
+            .into_records()
+            .next()?
+            .ok()?
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        if header.iter().any(|h| h.len() > options.max_cell_bytes) {
+            return None;
+        }
+        let body = &text[header_end..];
+        let mut parts = Vec::with_capacity(count);
+        let mut start = 0;
+        for i in 1..=count {
+            let target = (body.len() * i / count).max(start);
+            let end = if i == count {
+                body.len()
+            } else {
+                body[target..]
+                    .find('\n')
+                    .map_or(body.len(), |n| target + n + 1)
+            };
+            parts.push(&body[start..end]);
+            start = end;
+        }
+        Some(CsvParts {
+            header,
+            parts,
+            delimiter,
+            max_cell_bytes: options.max_cell_bytes,
+        })
+    }
+
+    /// The rows of one part, numbered from its first record as if it followed the
+    /// header (the caller shifts them by the records of the parts before). A record with
+    /// another number of fields than the header, or a cell over the size limit, is an
+    /// error (read the whole file in order to say where).
+    pub fn rows(&self, part: usize) -> CsvRows<&'a [u8]> {
+        CsvRows {
+            records: csv_reader(self.parts[part].as_bytes(), self.delimiter, true).into_records(),
+            number: 0,
+            fields: Some(self.header.len()),
+        }
+    }
+
+    /// The longest cell accepted, in bytes.
+    pub fn max_cell_bytes(&self) -> usize {
+        self.max_cell_bytes
+    }
 }
 
 fn csv_problem(e: &csv::Error, row: u32) -> Problem {

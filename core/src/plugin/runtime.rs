@@ -3,16 +3,21 @@
 //!
 //! Every call gets a new store and instance (a trapped instance is never re-entered),
 //! a wall-clock deadline (epoch interruption), a memory cap (`StoreLimits`), and caps on
-//! output bytes, rows and diagnostics. A call that traps, runs out of time or memory,
+//! output bytes, rows and diagnostics. The rows of a call reach the instance in chunks of
+//! at most [`CHUNK_ROWS`], one export call per chunk: each chunk is encoded, copied in
+//! and checked while it is still in the processor's cache, and the plugin's memory is
+//! reused from one chunk to the next instead of being grown and faulted in for all rows. A call that traps, runs out of time or memory,
 //! overflows its stack, returns malformed Arrow IPC or a schema other than its
 //! manifest's, or asks `query` for a write fails with [`Error::PluginFailed`] naming the
 //! plugin, the duty and the reason; the process and other plugins carry on.
 
+use std::collections::HashSet;
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use serde::{Deserialize, Serialize};
@@ -22,6 +27,10 @@ use super::engine::{EPOCH_TICK, LoadedPlugin, PluginEngine};
 use super::manifest::DutySpec;
 use super::sandbox::{DepartmentPlugin, HostServices, HostState, wit};
 use crate::error::{Error, Result};
+
+/// Rows per export call: about 3.5 MB of parcel-like rows, which stay in the cache
+/// between the host's encoding, the copy into the sandbox and the plugin's rules.
+pub const CHUNK_ROWS: usize = 32 * 1024;
 
 /// Limits on every plugin call.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +61,7 @@ impl Default for PluginLimits {
 }
 
 /// How bad a problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Refuses the upload.
@@ -62,7 +71,7 @@ pub enum Severity {
 }
 
 /// A problem a plugin found in rows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PluginDiagnostic {
     /// Row index in the batch sent (0-based), or none for the whole upload.
     pub row: Option<u32>,
@@ -176,7 +185,7 @@ impl PluginRuntime {
         })
     }
 
-    /// Runs one call in a fresh instance.
+    /// Runs one call in a fresh instance; `f` gives the value or why it is refused.
     fn call<R>(
         &self,
         plugin: &LoadedPlugin,
@@ -202,41 +211,50 @@ impl PluginRuntime {
         }
         match outcome {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(message)) => Err(failed(format!(
-                "it reported an error: {}",
-                sannong_catalog::one_line(&message)
-            ))),
+            Ok(Err(reason)) => Err(failed(reason)),
             Err(e) => Err(failed(failure_reason(&e, &store, &self.engine.limits))),
         }
     }
 
-    /// Runs a duty's `validate` over rows.
+    /// Runs a duty's `validate` over rows (batches of the duty's template schema).
     pub fn validate(
         &self,
         plugin: &LoadedPlugin,
         duty: &str,
         period: Option<&str>,
-        rows: &RecordBatch,
+        rows: &[RecordBatch],
     ) -> Result<Vec<PluginDiagnostic>> {
         self.duty(plugin, duty)?;
-        let request = request(duty, period, rows)?;
-        let found = self.call(plugin, duty, |instance, store| {
-            instance
-                .sannong_plugin_plugin()
-                .call_validate(store, &request)
-        })?;
         let limit = self.engine.limits.max_diagnostics;
-        if found.len() > limit {
-            return Err(Error::PluginFailed {
-                plugin: plugin.manifest.plugin_id.clone(),
-                duty: duty.to_owned(),
-                reason: format!(
-                    "it returned {} diagnostics, more than the limit of {limit}",
-                    found.len()
-                ),
-            });
-        }
-        Ok(found.into_iter().map(diagnostic).collect())
+        self.call(plugin, duty, |instance, store| {
+            let mut found = Vec::new();
+            let mut upload_wide = HashSet::new();
+            let outcome = each_chunk(duty, period, rows, |chunk, request| {
+                let diagnostics = match instance
+                    .sannong_plugin_plugin()
+                    .call_validate(&mut *store, request)?
+                {
+                    Ok(diagnostics) => diagnostics,
+                    Err(message) => return Ok(Err(reported(&message))),
+                };
+                for d in diagnostics {
+                    let d = diagnostic(d, chunk.offset);
+                    // A problem of the whole upload is said once, not once per chunk.
+                    if d.row.is_some() || upload_wide.insert(d.clone()) {
+                        found.push(d);
+                    }
+                }
+                Ok(if found.len() > limit {
+                    Err(format!(
+                        "it returned {} diagnostics, more than the limit of {limit}",
+                        found.len()
+                    ))
+                } else {
+                    Ok(())
+                })
+            })?;
+            Ok(outcome.map(|()| found))
+        })
     }
 
     /// Runs a duty's `transform` over valid rows and checks the rows it returns.
@@ -245,76 +263,93 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         duty: &str,
         period: Option<&str>,
-        rows: &RecordBatch,
-    ) -> Result<RecordBatch> {
+        rows: &[RecordBatch],
+    ) -> Result<Vec<RecordBatch>> {
         let spec = self.duty(plugin, duty)?;
-        let request = request(duty, period, rows)?;
-        let bytes = self.call(plugin, duty, |instance, store| {
-            instance
-                .sannong_plugin_plugin()
-                .call_transform(store, &request)
-        })?;
-        let failed = |reason: String| Error::PluginFailed {
-            plugin: plugin.manifest.plugin_id.clone(),
-            duty: duty.to_owned(),
-            reason,
-        };
-        let limits = self.engine.limits;
-        if bytes.len() > limits.max_output_bytes {
-            return Err(failed(format!(
-                "it returned {} MB of rows, more than the limit of {} MB",
-                bytes.len() >> 20,
-                limits.max_output_bytes >> 20
-            )));
-        }
-        let output = decode(&bytes).map_err(|e| {
-            failed(format!(
-                "it returned rows that are not valid Arrow IPC ({e})"
-            ))
-        })?;
-        let max_rows = rows
-            .num_rows()
-            .saturating_mul(limits.max_output_rows_per_input_row);
-        if output.num_rows() > max_rows {
-            return Err(failed(format!(
-                "it returned {} rows for {} rows received, more than the limit of {max_rows}",
-                output.num_rows(),
-                rows.num_rows()
-            )));
-        }
         let expected = spec.stored_schema();
-        let names = |s: &arrow::datatypes::Schema| {
-            s.fields()
-                .iter()
-                .map(|f| format!("{} {}", f.name(), f.data_type()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let matches = output.schema().fields().len() == expected.fields().len()
-            && output
-                .schema()
-                .fields()
-                .iter()
-                .zip(expected.fields())
-                .all(|(got, want)| {
-                    got.name() == want.name() && got.data_type() == want.data_type()
-                });
-        if !matches {
-            return Err(failed(format!(
-                "it returned columns ({}) but its manifest declares ({})",
-                names(&output.schema()),
-                names(&expected)
-            )));
-        }
-        // Rebuilding on the declared schema also checks that non-nullable columns have no nulls.
-        RecordBatch::try_new(expected, output.columns().to_vec())
-            .map_err(|e| failed(format!("its rows do not fit its manifest: {e}")))
+        let limits = self.engine.limits;
+        self.call(plugin, duty, |instance, store| {
+            let mut out = Vec::new();
+            let mut bytes_returned = 0usize;
+            let outcome = each_chunk(duty, period, rows, |chunk, request| {
+                let bytes = match instance
+                    .sannong_plugin_plugin()
+                    .call_transform(&mut *store, request)?
+                {
+                    Ok(bytes) => bytes,
+                    Err(message) => return Ok(Err(reported(&message))),
+                };
+                bytes_returned = bytes_returned.saturating_add(bytes.len());
+                if bytes_returned > limits.max_output_bytes {
+                    return Ok(Err(format!(
+                        "it returned {} MB of rows, more than the limit of {} MB",
+                        bytes_returned >> 20,
+                        limits.max_output_bytes >> 20
+                    )));
+                }
+                Ok(checked_output(&bytes, chunk.len, &expected, &limits)
+                    .map(|batch| out.push(batch)))
+            })?;
+            Ok(outcome.map(|()| out))
+        })
     }
 }
 
-fn diagnostic(d: wit::Diagnostic) -> PluginDiagnostic {
+/// What a plugin said when it refused rows.
+fn reported(message: &str) -> String {
+    format!(
+        "it reported an error: {}",
+        sannong_catalog::one_line(message)
+    )
+}
+
+/// Rows a `transform` returned for `received` rows, checked against the limits and the
+/// duty's stored schema.
+fn checked_output(
+    bytes: &[u8],
+    received: usize,
+    expected: &SchemaRef,
+    limits: &PluginLimits,
+) -> std::result::Result<RecordBatch, String> {
+    let output = decode(bytes)
+        .map_err(|e| format!("it returned rows that are not valid Arrow IPC ({e})"))?;
+    let max_rows = received.saturating_mul(limits.max_output_rows_per_input_row);
+    if output.num_rows() > max_rows {
+        return Err(format!(
+            "it returned {} rows for {received} rows received, more than the limit of {max_rows}",
+            output.num_rows(),
+        ));
+    }
+    let names = |s: &arrow::datatypes::Schema| {
+        s.fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let matches = output.schema().fields().len() == expected.fields().len()
+        && output
+            .schema()
+            .fields()
+            .iter()
+            .zip(expected.fields())
+            .all(|(got, want)| got.name() == want.name() && got.data_type() == want.data_type());
+    if !matches {
+        return Err(format!(
+            "it returned columns ({}) but its manifest declares ({})",
+            names(&output.schema()),
+            names(expected)
+        ));
+    }
+    // Rebuilding on the declared schema also checks that non-nullable columns have no nulls.
+    RecordBatch::try_new(expected.clone(), output.columns().to_vec())
+        .map_err(|e| format!("its rows do not fit its manifest: {e}"))
+}
+
+/// A plugin's diagnostic, with its row counted from the first row of the call.
+fn diagnostic(d: wit::Diagnostic, offset: usize) -> PluginDiagnostic {
     PluginDiagnostic {
-        row: d.row,
+        row: d.row.map(|r| r.saturating_add(offset as u32)),
         column: d.column,
         value: d.value,
         rule: d.rule,
@@ -327,27 +362,64 @@ fn diagnostic(d: wit::Diagnostic) -> PluginDiagnostic {
     }
 }
 
-fn request(duty: &str, period: Option<&str>, rows: &RecordBatch) -> Result<wit::Request> {
-    Ok(wit::Request {
+/// Where a chunk's rows are among all the rows of a call.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    /// Index of its first row.
+    offset: usize,
+    /// Number of rows.
+    len: usize,
+}
+
+/// Calls `each` with every chunk of at most [`CHUNK_ROWS`] rows of `rows`, encoded into
+/// one request whose buffer is reused; at least once (with no rows) if there are none.
+/// Stops at the first chunk refused.
+fn each_chunk(
+    duty: &str,
+    period: Option<&str>,
+    rows: &[RecordBatch],
+    mut each: impl FnMut(Chunk, &wit::Request) -> wasmtime::Result<std::result::Result<(), String>>,
+) -> wasmtime::Result<std::result::Result<(), String>> {
+    let mut request = wit::Request {
         duty: duty.to_owned(),
         period: period.map(str::to_owned),
-        rows: encode(rows)?,
-    })
+        rows: Vec::new(),
+    };
+    let mut offset = 0;
+    let slices = rows.iter().flat_map(|batch| {
+        (0..batch.num_rows())
+            .step_by(CHUNK_ROWS)
+            .map(|start| batch.slice(start, CHUNK_ROWS.min(batch.num_rows() - start)))
+    });
+    let empty = rows.first().map(|b| b.slice(0, 0));
+    for slice in slices.chain(empty.filter(|_| rows.iter().all(|b| b.num_rows() == 0))) {
+        encode_into(&mut request.rows, &slice).map_err(wasmtime::Error::msg)?;
+        let chunk = Chunk {
+            offset,
+            len: slice.num_rows(),
+        };
+        offset += chunk.len;
+        if let Err(reason) = each(chunk, &request)? {
+            return Ok(Err(reason));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Rows as one Arrow IPC stream.
 pub fn encode(rows: &RecordBatch) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(rows.get_array_memory_size() + 1024);
-    let mut writer = StreamWriter::try_new(&mut out, &rows.schema())
-        .map_err(|e| Error::Internal(format!("encoding rows: {e}")))?;
-    writer
-        .write(rows)
-        .map_err(|e| Error::Internal(format!("encoding rows: {e}")))?;
-    writer
-        .finish()
-        .map_err(|e| Error::Internal(format!("encoding rows: {e}")))?;
-    drop(writer);
+    let mut out = Vec::new();
+    encode_into(&mut out, rows)?;
     Ok(out)
+}
+
+/// Rows as one Arrow IPC stream, written over `out` (whose memory is reused).
+fn encode_into(out: &mut Vec<u8>, rows: &RecordBatch) -> Result<()> {
+    let failed = |e: arrow::error::ArrowError| Error::Internal(format!("encoding rows: {e}"));
+    out.clear();
+    let mut writer = StreamWriter::try_new(&mut *out, &rows.schema()).map_err(failed)?;
+    writer.write(rows).map_err(failed)?;
+    writer.finish().map_err(failed)
 }
 
 /// One Arrow IPC stream as one batch.

@@ -1,0 +1,132 @@
+//! Reading a large CSV file on every core: its records are cut into parts of whole
+//! lines, each part read and parsed by the template on its own thread, and the parts
+//! joined in order — the same rows, row numbers and problems as reading it line by line.
+//!
+//! Only where that sameness is certain: a CSV file without quote characters (so that
+//! every line break ends a record), whose parts all read cleanly and which stays within
+//! the row limit. Anything else — another format, a quoted cell, a ragged row, a cell
+//! over the size limit, too many rows — is read line by line, which says where.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::Progress;
+use super::problems::Problem;
+use super::source::{self, CsvParts, FileFormat, ReadOptions};
+use super::text::decode;
+use super::typed::{self, ColumnMap, TypedRows};
+use crate::plugin::manifest::DutySpec;
+
+/// Files smaller than this are read on one thread: cutting them gains nothing.
+const PARALLEL_FROM_BYTES: usize = 4 << 20;
+
+/// One part read: its rows, its problems and how many records it held.
+struct PartRead {
+    rows: TypedRows,
+    problems: Vec<Problem>,
+    records: u32,
+}
+
+/// The file's rows and problems, read on every core; `None` when it must be read line
+/// by line instead.
+pub fn parse_csv(
+    file_name: &str,
+    bytes: &[u8],
+    options: &ReadOptions,
+    duty: &DutySpec,
+    progress: &dyn Progress,
+) -> Option<(TypedRows, Vec<Problem>)> {
+    let format = options
+        .format
+        .unwrap_or_else(|| FileFormat::detect(file_name, bytes));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    // A quote is never part of a multi-byte GBK or UTF-8 character: look before decoding.
+    if format != FileFormat::Csv
+        || bytes.len() < PARALLEL_FROM_BYTES
+        || threads < 2
+        || bytes.contains(&b'"')
+    {
+        return None;
+    }
+    let text = decode(bytes, options.encoding).ok()?;
+    let cut = CsvParts::cut(&text, threads, options)?;
+    let map = typed::map_header(&cut.header, duty).ok()?;
+    let read = AtomicUsize::new(0);
+    let parts: Vec<Option<PartRead>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..cut.parts.len())
+            .map(|part| {
+                let (cut, map, read) = (&cut, &map, &read);
+                scope.spawn(move || read_part(cut, part, map, duty, read, progress))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    let joined = join(parts.into_iter().collect::<Option<Vec<_>>>()?);
+    (joined.0.len() <= options.max_rows).then_some(joined)
+}
+
+fn read_part(
+    cut: &CsvParts,
+    part: usize,
+    map: &ColumnMap,
+    duty: &DutySpec,
+    read: &AtomicUsize,
+    progress: &dyn Progress,
+) -> Option<PartRead> {
+    let limit = cut.max_cell_bytes();
+    let mut records = cut.rows(part);
+    let rows = records.by_ref().map(|row| {
+        let row = row?;
+        source::check_cells(&row, limit)?;
+        Ok(row)
+    });
+    let mut problems = Vec::new();
+    let mut counted = 0;
+    let rows = typed::parse_rows(rows, map, duty, &mut problems, |n| {
+        let total = read.fetch_add(n - counted, Ordering::Relaxed) + n - counted;
+        counted = n;
+        progress.rows_read(total);
+    })
+    .ok()?;
+    Some(PartRead {
+        rows,
+        problems,
+        records: records.records_read(),
+    })
+}
+
+/// The parts as one file: row numbers shifted by the records before each part, row
+/// indexes by the rows before it.
+fn join(parts: Vec<PartRead>) -> (TypedRows, Vec<Problem>) {
+    let mut rows = TypedRows {
+        batches: Vec::new(),
+        row_numbers: Vec::new(),
+        bad_cells: Default::default(),
+    };
+    let mut problems = Vec::new();
+    let mut records_before = 0u32;
+    for part in parts {
+        let rows_before = rows.row_numbers.len();
+        rows.batches.extend(part.rows.batches);
+        rows.row_numbers.extend(
+            part.rows
+                .row_numbers
+                .iter()
+                .map(|number| number + records_before),
+        );
+        rows.bad_cells.extend(
+            part.rows
+                .bad_cells
+                .iter()
+                .map(|&(row, column)| (row + rows_before, column)),
+        );
+        problems.extend(part.problems.into_iter().map(|mut problem| {
+            problem.row = problem.row.map(|number| number + records_before);
+            problem
+        }));
+        records_before += part.records;
+    }
+    (rows, problems)
+}

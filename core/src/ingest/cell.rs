@@ -6,6 +6,8 @@
 //! serial dates; timestamps with `HH:MM[:SS]`; decimals exactly, with no rounding.
 //! A number where text belongs is refused (Excel turns long codes into numbers).
 
+use std::borrow::Cow;
+
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 use crate::plugin::bounds::parse_decimal;
@@ -89,12 +91,14 @@ const TIMESTAMP: Expected = (
 );
 
 /// Text of a text column (trimmed; none if empty).
-pub fn text(cell: &Cell) -> Result<Option<String>, Expected> {
+pub fn text(cell: &Cell) -> Result<Option<Cow<'_, str>>, Expected> {
     match cell {
         Cell::Empty => Ok(None),
-        Cell::Text(s) => Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),
-        Cell::Bool(b) => Ok(Some(if *b { "是" } else { "否" }.to_owned())),
-        Cell::Date(_) | Cell::DateTime(_) | Cell::ExcelSerial(_) => Ok(Some(cell.display())),
+        Cell::Text(s) => Ok(Some(Cow::Borrowed(s.trim())).filter(|s| !s.is_empty())),
+        Cell::Bool(b) => Ok(Some(Cow::Borrowed(if *b { "是" } else { "否" }))),
+        Cell::Date(_) | Cell::DateTime(_) | Cell::ExcelSerial(_) => {
+            Ok(Some(Cow::Owned(cell.display())))
+        }
         Cell::Int(_) | Cell::Float(_) | Cell::Decimal(_) => Err(TEXT),
     }
 }

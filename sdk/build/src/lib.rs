@@ -1,7 +1,8 @@
 //! Builds plugin crates into WebAssembly components (`wasm32-wasip2`).
 //!
 //! One job: run `cargo build --release --target wasm32-wasip2` for plugin packages with
-//! the settings plugins are built with (LTO, one codegen unit, stripped, panic=abort)
+//! the settings plugins are built with (LTO, one codegen unit, stripped, panic=abort,
+//! WebAssembly SIMD)
 //! and report where each component is. Used by build scripts that embed or test
 //! plugins and by `sannong plugin build DIR`.
 //!
@@ -105,7 +106,8 @@ impl PluginBuild {
             .env("CARGO_PROFILE_RELEASE_STRIP", "true")
             .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3")
             .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
-            .env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+            .env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "-C target-feature=+simd128");
         let target_dir = match &self.target_dir {
             Some(dir) => dir.clone(),
             None => self.default_target_dir()?,

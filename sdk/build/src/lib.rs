@@ -107,7 +107,10 @@ impl PluginBuild {
             .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3")
             .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
             .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-            .env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "-C target-feature=+simd128");
+            .env(
+                "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+                "-C target-feature=+simd128",
+            );
         let target_dir = match &self.target_dir {
             Some(dir) => dir.clone(),
             None => self.default_target_dir()?,

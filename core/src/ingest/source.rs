@@ -314,11 +314,14 @@ impl<'a> CsvParts<'a> {
         let mut start = 0;
         for i in 1..=count {
             let target = (body.len() * i / count).max(start);
+            // Bytes, not characters: `target` may fall inside a character, and a line
+            // break is never part of one.
             let end = if i == count {
                 body.len()
             } else {
-                body[target..]
-                    .find('\n')
+                body.as_bytes()[target..]
+                    .iter()
+                    .position(|&b| b == b'\n')
                     .map_or(body.len(), |n| target + n + 1)
             };
             parts.push(&body[start..end]);
@@ -678,4 +681,30 @@ fn arrow_cell(array: &dyn Array, row: usize) -> Result<Cell, Problem> {
         }
         _ => Cell::Text(formatted()?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_parts_are_cut_at_line_ends_even_inside_multi_byte_text() {
+        let body: String = (0..97)
+            .map(|i| format!("{i},石角镇汤塘镇,是\r\n"))
+            .collect();
+        let text = format!("编号,镇,是否\r\n{body}");
+        for count in 1..=9 {
+            let cut = CsvParts::cut(&text, count, &ReadOptions::default()).unwrap();
+            assert_eq!(cut.header, ["编号", "镇", "是否"]);
+            assert_eq!(cut.parts.len(), count);
+            assert_eq!(cut.parts.concat(), body, "{count} parts");
+            assert!(cut.parts.iter().all(|p| p.is_empty() || p.ends_with('\n')));
+            let rows: Vec<usize> = (0..count)
+                .flat_map(|p| cut.rows(p).map(|row| row.unwrap().cells.len()))
+                .collect();
+            assert_eq!(rows, vec![3; 97]);
+        }
+        let quoted = "a,b\n\"x\ny\",1\n";
+        assert!(CsvParts::cut(quoted, 2, &ReadOptions::default()).is_none());
+    }
 }

@@ -224,7 +224,9 @@ os._exit(0)
         "{}/api/uploads?duty=parcels&period=2021-06&file_name=big.csv",
         d.url
     );
-    let big = parcels("D", "2021-06", 400_000);
+    // Big enough (≈ 90 MB, 1,200,000 rows) to be still in its checks when the server is
+    // killed 1.5 s in, however fast uploads become.
+    let big = parcels("D", "2021-06", 1_200_000);
     let sender_token = post.clone();
     let sender = std::thread::spawn(move || {
         reqwest::blocking::Client::new()

@@ -142,9 +142,8 @@ fn main() {
         sannong_sdk::testing::validate::<BenchPlugin>("parcels", None, &batch)
             .expect("native validate")
     });
-    let chunks: Vec<RecordBatch> = (0..n)
-        .step_by(CHUNK_ROWS)
-        .map(|start| batch.slice(start, CHUNK_ROWS.min(n - start)))
+    let chunks: Vec<RecordBatch> = sannong::plugin::runtime::chunks(std::slice::from_ref(&batch))
+        .map(|(_, chunk)| chunk)
         .collect();
     let (encode, _) = time(5, || {
         chunks

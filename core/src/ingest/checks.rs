@@ -128,79 +128,79 @@ pub fn check_template(
             part
         })
         .collect();
-    for part in &parts {
-        for (c, column) in duty.columns.iter().enumerate() {
-            check_column(part, c, column, &rows.bad_cells, &mut found);
-        }
+    for (c, column) in duty.columns.iter().enumerate() {
+        check_column(&parts, c, column, &rows.bad_cells, &mut found);
     }
     for key in &duty.unique_keys {
         check_unique(duty, &parts, &key.columns, &mut found);
     }
     if let (Some(period), Some(key)) = (period, &duty.period_column) {
-        for part in &parts {
-            check_period(duty, part, key, period, &mut found);
-        }
+        check_period(duty, &parts, key, period, &mut found);
     }
-    // Row by row, each row's problems in the order of the checks above.
+    // Row by row (a stable sort), each row's problems in the order of the checks above:
+    // columns in the template's order, then keys, then the period.
     found.sort_by_key(|p| p.row);
     problems.extend(found);
 }
 
+/// One column's required, allowed-value and range checks over every part.
 fn check_column(
-    part: &Part,
+    parts: &[Part],
     c: usize,
     column: &TemplateColumn,
     bad_cells: &HashSet<(usize, usize)>,
     problems: &mut Vec<Problem>,
 ) {
-    let array = part.batch.column(c);
-    let problem = |row: usize, value: Option<&str>, rule: &str, zh: String, en: String| {
-        Problem::cell(part.numbers[row], column, value, rule, zh, en)
-    };
-    if column.required && array.null_count() > 0 {
-        // A cell that did not parse is null and already has its problem.
-        let required = (0..array.len())
-            .filter(|&row| array.is_null(row) && !bad_cells.contains(&(part.start + row, c)))
-            .map(|row| {
-                problem(
-                    row,
-                    None,
-                    "required",
-                    "必填，不能为空".into(),
-                    "required: the cell is empty".into(),
-                )
-            });
-        problems.extend(required);
-    }
-    if !column.allowed_values.is_empty()
-        && let Some(values) = array.as_string_opt::<i32>()
-    {
-        let allowed: HashSet<&str, RandomState> =
-            column.allowed_values.iter().map(String::as_str).collect();
-        for (row, value) in values.iter().enumerate() {
-            if let Some(value) = value.filter(|v| !allowed.contains(v)) {
-                problems.push(problem(
-                    row,
-                    Some(value),
-                    "not-allowed",
-                    format!("应为以下之一：{}", column.allowed_values.join("、")),
-                    format!("must be one of: {}", column.allowed_values.join(", ")),
-                ));
+    let allowed: HashSet<&str, RandomState> =
+        column.allowed_values.iter().map(String::as_str).collect();
+    let limits = limits(column);
+    for part in parts {
+        let array = part.batch.column(c);
+        let problem = |row: usize, value: Option<&str>, rule: &str, zh: String, en: String| {
+            Problem::cell(part.numbers[row], column, value, rule, zh, en)
+        };
+        if column.required && array.null_count() > 0 {
+            // A cell that did not parse is null and already has its problem.
+            let required = (0..array.len())
+                .filter(|&row| array.is_null(row) && !bad_cells.contains(&(part.start + row, c)))
+                .map(|row| {
+                    problem(
+                        row,
+                        None,
+                        "required",
+                        "必填，不能为空".into(),
+                        "required: the cell is empty".into(),
+                    )
+                });
+            problems.extend(required);
+        }
+        if !allowed.is_empty()
+            && let Some(values) = array.as_string_opt::<i32>()
+        {
+            for (row, value) in values.iter().enumerate() {
+                if let Some(value) = value.filter(|v| !allowed.contains(v)) {
+                    problems.push(problem(
+                        row,
+                        Some(value),
+                        "not-allowed",
+                        format!("应为以下之一：{}", column.allowed_values.join("、")),
+                        format!("must be one of: {}", column.allowed_values.join(", ")),
+                    ));
+                }
             }
         }
-    }
-    let limits = limits(column);
-    if limits.is_empty() {
-        return;
-    }
-    for row in 0..array.len() {
-        let Some(value) = bound_value(array.as_ref(), row, column.data_type) else {
+        if limits.is_empty() {
             continue;
-        };
-        for limit in limits.iter().filter(|l| l.violated_by(value)) {
-            let (zh, en) = limit.text();
-            let shown = cell_text(part.batch, c, row);
-            problems.push(problem(row, shown.as_deref(), "out-of-range", zh, en));
+        }
+        for row in 0..array.len() {
+            let Some(value) = bound_value(array.as_ref(), row, column.data_type) else {
+                continue;
+            };
+            for limit in limits.iter().filter(|l| l.violated_by(value)) {
+                let (zh, en) = limit.text();
+                let shown = cell_text(part.batch, c, row);
+                problems.push(problem(row, shown.as_deref(), "out-of-range", zh, en));
+            }
         }
     }
 }
@@ -286,7 +286,7 @@ fn first_day(period: Period) -> i64 {
 
 fn check_period(
     duty: &DutySpec,
-    part: &Part,
+    parts: &[Part],
     key: &str,
     period: Period,
     problems: &mut Vec<Problem>,
@@ -294,22 +294,23 @@ fn check_period(
     let Some(c) = duty.columns.iter().position(|col| col.key == key) else {
         return;
     };
-    let (start, end) = (first_day(period), first_day(period.next()));
-    let array = part.batch.column(c);
-    let day_of = |row: usize| -> Option<i64> {
-        match duty.columns[c].data_type {
-            ColumnType::Date => Some(array.as_primitive::<Date32Type>().value(row).into()),
-            ColumnType::Timestamp => Some(
-                array
-                    .as_primitive::<TimestampSecondType>()
-                    .value(row)
-                    .div_euclid(86_400),
-            ),
-            _ => None,
-        }
-    };
-    for row in (0..array.len()).filter(|&row| array.is_valid(row)) {
-        if day_of(row).is_some_and(|day| day < start || day >= end) {
+    let days = first_day(period)..first_day(period.next());
+    for part in parts {
+        let array = part.batch.column(c);
+        let outside: Vec<usize> = match duty.columns[c].data_type {
+            ColumnType::Date => (array.as_primitive::<Date32Type>().iter())
+                .enumerate()
+                .filter(|(_, day)| day.is_some_and(|d| !days.contains(&i64::from(d))))
+                .map(|(row, _)| row)
+                .collect(),
+            ColumnType::Timestamp => (array.as_primitive::<TimestampSecondType>().iter())
+                .enumerate()
+                .filter(|(_, t)| t.is_some_and(|t| !days.contains(&t.div_euclid(86_400))))
+                .map(|(row, _)| row)
+                .collect(),
+            _ => return,
+        };
+        for row in outside {
             problems.push(Problem::cell(
                 part.numbers[row],
                 &duty.columns[c],

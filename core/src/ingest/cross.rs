@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringBuilder, UInt32Builder};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt32Builder};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use sannong_catalog::{Period, TableName};
@@ -32,18 +32,20 @@ fn keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Result<RecordB
     let mut key = String::new();
     let mut index = 0;
     for batch in &rows.batches {
+        let columns: Vec<(usize, &ArrayRef)> =
+            positions.iter().map(|&c| (c, batch.column(c))).collect();
         for row in 0..batch.num_rows() {
             let number = rows.row_numbers[index];
             index += 1;
-            if positions.iter().any(|&c| batch.column(c).is_null(row)) {
+            if columns.iter().any(|(_, array)| array.is_null(row)) {
                 continue;
             }
             key.clear();
-            for (i, &c) in positions.iter().enumerate() {
+            for (i, &(c, array)) in columns.iter().enumerate() {
                 if i > 0 {
                     key.push('\u{1f}');
                 }
-                match batch.column(c).as_string_opt::<i32>() {
+                match array.as_string_opt::<i32>() {
                     Some(texts) => key.push_str(texts.value(row)),
                     None => key.push_str(&cell_text(batch, c, row).unwrap_or_default()),
                 }

@@ -29,10 +29,9 @@ pub mod text;
 pub mod typed;
 
 use std::collections::HashSet;
-
-use ahash::RandomState;
 use std::sync::Arc;
 
+use ahash::RandomState;
 use arrow::array::{BooleanArray, RecordBatch};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -253,7 +252,6 @@ fn parse_file(
         progress,
     ) {
         found.extend(problems);
-        progress.rows_read(rows.len());
         return Some(rows);
     }
     let table = match source::read(&request.file_name, &request.bytes, &request.read) {

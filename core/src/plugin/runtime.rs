@@ -25,7 +25,7 @@ use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
 use super::engine::{EPOCH_TICK, LoadedPlugin, PluginEngine};
 use super::manifest::DutySpec;
-use super::sandbox::{DepartmentPlugin, HostServices, HostState, wit};
+use super::sandbox::{DepartmentPlugin, HostServices, HostState, PluginExports, wit};
 use crate::error::{Error, Result};
 
 /// Rows per export call: about 3.5 MB of parcel-like rows, which stay in the cache
@@ -216,6 +216,43 @@ impl PluginRuntime {
         }
     }
 
+    /// Runs one export of a duty over `rows` in one fresh instance, a chunk at a time
+    /// (see [`chunks`]); `take` gets the index of each chunk's first row, the chunk and the
+    /// plugin's answer, and may refuse it.
+    fn call_chunks<T>(
+        &self,
+        plugin: &LoadedPlugin,
+        duty: &str,
+        period: Option<&str>,
+        rows: &[RecordBatch],
+        export: impl Fn(
+            &PluginExports,
+            &mut Store<HostState>,
+            &wit::Request,
+        ) -> wasmtime::Result<std::result::Result<T, String>>,
+        mut take: impl FnMut(usize, &RecordBatch, T) -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        self.call(plugin, duty, |instance, store| {
+            let mut request = wit::Request {
+                duty: duty.to_owned(),
+                period: period.map(str::to_owned),
+                rows: Vec::new(),
+            };
+            for (offset, chunk) in chunks(rows) {
+                // The buffer is reused from chunk to chunk.
+                encode_into(&mut request.rows, &chunk).map_err(wasmtime::Error::msg)?;
+                let refused = match export(instance.sannong_plugin_plugin(), store, &request)? {
+                    Ok(answer) => take(offset, &chunk, answer).err(),
+                    Err(message) => Some(reported(&message)),
+                };
+                if let Some(reason) = refused {
+                    return Ok(Err(reason));
+                }
+            }
+            Ok(Ok(()))
+        })
+    }
+
     /// Runs a duty's `validate` over rows (batches of the duty's template schema).
     pub fn validate(
         &self,
@@ -226,35 +263,32 @@ impl PluginRuntime {
     ) -> Result<Vec<PluginDiagnostic>> {
         self.duty(plugin, duty)?;
         let limit = self.engine.limits.max_diagnostics;
-        self.call(plugin, duty, |instance, store| {
-            let mut found = Vec::new();
-            let mut upload_wide = HashSet::new();
-            let outcome = each_chunk(duty, period, rows, |chunk, request| {
-                let diagnostics = match instance
-                    .sannong_plugin_plugin()
-                    .call_validate(&mut *store, request)?
-                {
-                    Ok(diagnostics) => diagnostics,
-                    Err(message) => return Ok(Err(reported(&message))),
-                };
+        let mut found = Vec::new();
+        let mut upload_wide = HashSet::new();
+        self.call_chunks(
+            plugin,
+            duty,
+            period,
+            rows,
+            |exports, store, request| exports.call_validate(store, request),
+            |offset, _, diagnostics| {
                 for d in diagnostics {
-                    let d = diagnostic(d, chunk.offset);
+                    let d = diagnostic(d, offset);
                     // A problem of the whole upload is said once, not once per chunk.
                     if d.row.is_some() || upload_wide.insert(d.clone()) {
                         found.push(d);
                     }
                 }
-                Ok(if found.len() > limit {
-                    Err(format!(
+                if found.len() > limit {
+                    return Err(format!(
                         "it returned {} diagnostics, more than the limit of {limit}",
                         found.len()
-                    ))
-                } else {
-                    Ok(())
-                })
-            })?;
-            Ok(outcome.map(|()| found))
-        })
+                    ));
+                }
+                Ok(())
+            },
+        )?;
+        Ok(found)
     }
 
     /// Runs a duty's `transform` over valid rows and checks the rows it returns.
@@ -265,33 +299,35 @@ impl PluginRuntime {
         period: Option<&str>,
         rows: &[RecordBatch],
     ) -> Result<Vec<RecordBatch>> {
-        let spec = self.duty(plugin, duty)?;
-        let expected = spec.stored_schema();
+        let expected = self.duty(plugin, duty)?.stored_schema();
         let limits = self.engine.limits;
-        self.call(plugin, duty, |instance, store| {
-            let mut out = Vec::new();
-            let mut bytes_returned = 0usize;
-            let outcome = each_chunk(duty, period, rows, |chunk, request| {
-                let bytes = match instance
-                    .sannong_plugin_plugin()
-                    .call_transform(&mut *store, request)?
-                {
-                    Ok(bytes) => bytes,
-                    Err(message) => return Ok(Err(reported(&message))),
-                };
+        let mut out: Vec<RecordBatch> = Vec::new();
+        let mut bytes_returned = 0usize;
+        self.call_chunks(
+            plugin,
+            duty,
+            period,
+            rows,
+            |exports, store, request| exports.call_transform(store, request),
+            |_, chunk, bytes| {
                 bytes_returned = bytes_returned.saturating_add(bytes.len());
                 if bytes_returned > limits.max_output_bytes {
-                    return Ok(Err(format!(
+                    return Err(format!(
                         "it returned {} MB of rows, more than the limit of {} MB",
                         bytes_returned >> 20,
                         limits.max_output_bytes >> 20
-                    )));
+                    ));
                 }
-                Ok(checked_output(&bytes, chunk.len, &expected, &limits)
-                    .map(|batch| out.push(batch)))
-            })?;
-            Ok(outcome.map(|()| out))
-        })
+                out.push(checked_output(
+                    &bytes,
+                    chunk.num_rows(),
+                    &expected,
+                    &limits,
+                )?);
+                Ok(())
+            },
+        )?;
+        Ok(out)
     }
 }
 
@@ -362,48 +398,23 @@ fn diagnostic(d: wit::Diagnostic, offset: usize) -> PluginDiagnostic {
     }
 }
 
-/// Where a chunk's rows are among all the rows of a call.
-#[derive(Debug, Clone, Copy)]
-struct Chunk {
-    /// Index of its first row.
-    offset: usize,
-    /// Number of rows.
-    len: usize,
-}
-
-/// Calls `each` with every chunk of at most [`CHUNK_ROWS`] rows of `rows`, encoded into
-/// one request whose buffer is reused; at least once (with no rows) if there are none.
-/// Stops at the first chunk refused.
-fn each_chunk(
-    duty: &str,
-    period: Option<&str>,
-    rows: &[RecordBatch],
-    mut each: impl FnMut(Chunk, &wit::Request) -> wasmtime::Result<std::result::Result<(), String>>,
-) -> wasmtime::Result<std::result::Result<(), String>> {
-    let mut request = wit::Request {
-        duty: duty.to_owned(),
-        period: period.map(str::to_owned),
-        rows: Vec::new(),
-    };
-    let mut offset = 0;
+/// `rows` in chunks of at most [`CHUNK_ROWS`] rows, each with the index of its first
+/// row among all of them; one empty chunk when there are batches but no rows.
+pub fn chunks(rows: &[RecordBatch]) -> impl Iterator<Item = (usize, RecordBatch)> + '_ {
     let slices = rows.iter().flat_map(|batch| {
         (0..batch.num_rows())
             .step_by(CHUNK_ROWS)
             .map(|start| batch.slice(start, CHUNK_ROWS.min(batch.num_rows() - start)))
     });
     let empty = rows.first().map(|b| b.slice(0, 0));
-    for slice in slices.chain(empty.filter(|_| rows.iter().all(|b| b.num_rows() == 0))) {
-        encode_into(&mut request.rows, &slice).map_err(wasmtime::Error::msg)?;
-        let chunk = Chunk {
-            offset,
-            len: slice.num_rows(),
-        };
-        offset += chunk.len;
-        if let Err(reason) = each(chunk, &request)? {
-            return Ok(Err(reason));
-        }
-    }
-    Ok(Ok(()))
+    let none = rows.iter().all(|b| b.num_rows() == 0);
+    slices
+        .chain(empty.filter(|_| none))
+        .scan(0, |offset, chunk| {
+            let first = *offset;
+            *offset += chunk.num_rows();
+            Some((first, chunk))
+        })
 }
 
 /// Rows as one Arrow IPC stream.

@@ -26,6 +26,7 @@ mod bindings {
     });
 }
 
+pub use bindings::exports::sannong::plugin::plugin::Guest as PluginExports;
 use bindings::sannong;
 pub use bindings::{DepartmentPlugin, DepartmentPluginPre};
 

@@ -91,12 +91,21 @@ fn main() {
         memory_bytes: 2 << 30,
         ..PluginLimits::default()
     };
-    let bench_wasm = std::fs::read(sannong_test_plugins::BENCH).expect("bench plugin built");
+    let skip_cold = std::env::var_os("BENCH_SKIP_COLD").is_some();
+    // BENCH_PLUGIN measures another build of the bench plugin (e.g. one not stripped,
+    // for `perf` with SANNONG_PLUGIN_PROFILER=perfmap).
+    let bench_path =
+        std::env::var("BENCH_PLUGIN").unwrap_or_else(|_| sannong_test_plugins::BENCH.to_owned());
+    let bench_wasm = std::fs::read(&bench_path).expect("bench plugin built");
     let hostile_wasm = std::fs::read(sannong_test_plugins::HOSTILE).expect("hostile plugin built");
     let cache = tempfile::tempdir().expect("temp dir");
 
     // 3. Cold start: compile versus load from the cached artifact (fresh engine each time).
-    let (compile, _) = time(5, || {
+    let cold_runs = if skip_cold { 1 } else { 5 };
+    let (compile, _) = time(cold_runs, || {
+        if skip_cold {
+            return String::new();
+        }
         PluginEngine::new(limits, None)
             .expect("engine")
             .load("bench", &bench_wasm)
@@ -104,11 +113,16 @@ fn main() {
             .sha256
             .clone()
     });
-    PluginEngine::new(limits, Some(cache.path().to_owned()))
-        .expect("engine")
-        .load("bench", &bench_wasm)
-        .expect("load");
-    let (cached, _) = time(5, || {
+    if !skip_cold {
+        PluginEngine::new(limits, Some(cache.path().to_owned()))
+            .expect("engine")
+            .load("bench", &bench_wasm)
+            .expect("load");
+    }
+    let (cached, _) = time(cold_runs, || {
+        if skip_cold {
+            return String::new();
+        }
         PluginEngine::new(limits, Some(cache.path().to_owned()))
             .expect("engine")
             .load("bench", &bench_wasm)

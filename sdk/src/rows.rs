@@ -24,11 +24,13 @@ pub struct TextColumn<'a> {
 
 impl<'a> TextColumn<'a> {
     /// The text at `row`.
+    #[inline]
     pub fn get(&self, row: usize) -> Option<&'a str> {
         self.array.is_valid(row).then(|| self.array.value(row))
     }
 
     /// The underlying Arrow array.
+    #[inline]
     pub fn array(&self) -> &'a StringArray {
         self.array
     }
@@ -42,6 +44,7 @@ pub struct Flags<'a> {
 
 impl Flags<'_> {
     /// The flag at `row`.
+    #[inline]
     pub fn get(&self, row: usize) -> Option<bool> {
         self.array.is_valid(row).then(|| self.array.value(row))
     }
@@ -56,11 +59,13 @@ pub struct DecimalColumn<'a> {
 
 impl DecimalColumn<'_> {
     /// The unscaled value at `row` (123.45 with scale 2 is 12345).
+    #[inline]
     pub fn get(&self, row: usize) -> Option<i128> {
         self.array.is_valid(row).then(|| self.array.value(row))
     }
 
     /// The column's scale.
+    #[inline]
     pub fn scale(&self) -> i8 {
         self.scale
     }
@@ -81,6 +86,7 @@ pub struct Values<'a, T: arrow_array::ArrowPrimitiveType> {
 
 impl<T: arrow_array::ArrowPrimitiveType> Values<'_, T> {
     /// The value at `row`.
+    #[inline]
     pub fn get(&self, row: usize) -> Option<T::Native> {
         self.array.is_valid(row).then(|| self.array.value(row))
     }
@@ -97,11 +103,13 @@ impl<'a> Rows<'a> {
     }
 
     /// Number of rows.
+    #[inline]
     pub fn len(&self) -> usize {
         self.batch.num_rows()
     }
 
     /// Whether there are no rows.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.batch.num_rows() == 0
     }

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 use super::manifest::{PluginManifest, from_wit};
 use super::runtime::{PluginLimits, failure_reason};
@@ -27,6 +29,13 @@ use crate::error::{Error, Result};
 
 /// How often the epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Bytes of each memory slot kept mapped between calls: enough for a small call to
+/// leave no page to return to the kernel, little enough that idle slots hold little.
+const KEEP_RESIDENT_BYTES: usize = 4 << 20;
+
+/// Set to `perfmap` to let `perf` name the functions of plugins (see docs/performance.md).
+pub const PROFILER_VARIABLE: &str = "SANNONG_PLUGIN_PROFILER";
 
 /// A component compiled, checked and ready to instantiate.
 pub struct LoadedPlugin {
@@ -95,13 +104,22 @@ impl PluginEngine {
             .max_core_instances_per_component(32)
             .max_memories_per_component(8)
             .max_tables_per_component(16)
-            .max_memory_size(limits.memory_bytes.saturating_add(64 << 20));
+            .max_memory_size(limits.memory_bytes.saturating_add(64 << 20))
+            // A slot's pages stay mapped from call to call: the pages a call wrote are
+            // found with the PAGEMAP_SCAN ioctl (Linux 6.7+) and zeroed, instead of being
+            // returned to the kernel and faulted in again by the next call.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
             .max_wasm_stack(1 << 20)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os(PROFILER_VARIABLE).is_some_and(|v| v == "perfmap") {
+            // Names the plugins' machine code for `perf` (/tmp/perf-PID.map).
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         let engine =
             Engine::new(&config).map_err(|e| engine_error("cannot start the plugin engine", e))?;
         let linker =

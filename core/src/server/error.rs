@@ -3,6 +3,8 @@
 //! calls for (bad input 400, no token 401, wrong role 403, not found 404, refused
 //! upload 422, limits 408/413/503, storage 502, bugs 500).
 
+use std::any::Any;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -124,3 +126,62 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The answer to a request whose handler panicked (a bug): 500 with the usual error body,
+/// instead of a connection closed without a word. The panic's message is logged, not sent.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "内部错误",
+        "the server failed while handling this request (a bug; it is logged with the request id)",
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::routing::get;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    use super::panic_response;
+
+    async fn a_bug() -> &'static str {
+        panic!("index out of bounds: a bug")
+    }
+
+    #[test]
+    fn a_handler_that_panics_answers_500_with_the_error_body_and_the_server_goes_on() {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let app = Router::new()
+            .route("/bug", get(a_bug))
+            .route("/fine", get(|| async { "fine" }))
+            .layer(CatchPanicLayer::custom(panic_response));
+        runtime.spawn(async move { axum::serve(listener, app).await });
+
+        let answer = reqwest::blocking::get(format!("http://{address}/bug"))
+            .expect("an answer, not a closed connection");
+        assert_eq!(answer.status(), 500);
+        let body: serde_json::Value = answer.json().expect("a JSON error body");
+        assert_eq!(body["error"]["code"], "internal");
+        let message = body["error"]["message_en"].as_str().expect("a message");
+        assert!(message.contains("a bug"), "{message}");
+        assert!(
+            !message.contains("index out of bounds"),
+            "the panic stays in the log: {message}"
+        );
+        let fine = reqwest::blocking::get(format!("http://{address}/fine")).expect("answer");
+        assert_eq!(fine.text().expect("text"), "fine");
+    }
+}

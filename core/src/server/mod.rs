@@ -15,7 +15,8 @@
 //! query service's time and memory limits, and separate slots for queries and uploads
 //! so heavy queries cannot starve uploads. Shutdown (Ctrl-C, SIGTERM) stops accepting
 //! and lets requests in flight finish; an upload either commits whole or not at all.
-//! Every request gets an `x-request-id`, logged with it.
+//! Every request gets an `x-request-id`, logged with it. A handler that panics (a bug)
+//! answers 500 with the usual error body; the server and other requests carry on.
 
 pub mod api;
 pub mod error;
@@ -34,6 +35,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -185,6 +187,7 @@ pub fn router(platform: Platform, config: ServerConfig) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "未找到", "no such endpoint; see /api/openapi.json")
         })
+        .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

@@ -10,6 +10,7 @@
 //!
 //! Set `BENCH_ROWS` to change the batch size.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -101,34 +102,19 @@ fn main() {
     let cache = tempfile::tempdir().expect("temp dir");
 
     // 3. Cold start: compile versus load from the cached artifact (fresh engine each time).
-    let cold_runs = if skip_cold { 1 } else { 5 };
-    let (compile, _) = time(cold_runs, || {
-        if skip_cold {
-            return String::new();
-        }
-        PluginEngine::new(limits, None)
+    let load_in_fresh_engine = |cache_dir: Option<&Path>| {
+        PluginEngine::new(limits, cache_dir.map(Path::to_owned))
             .expect("engine")
             .load("bench", &bench_wasm)
             .expect("load")
             .sha256
             .clone()
-    });
-    if !skip_cold {
-        PluginEngine::new(limits, Some(cache.path().to_owned()))
-            .expect("engine")
-            .load("bench", &bench_wasm)
-            .expect("load");
-    }
-    let (cached, _) = time(cold_runs, || {
-        if skip_cold {
-            return String::new();
-        }
-        PluginEngine::new(limits, Some(cache.path().to_owned()))
-            .expect("engine")
-            .load("bench", &bench_wasm)
-            .expect("load")
-            .sha256
-            .clone()
+    };
+    let cold_start = (!skip_cold).then(|| {
+        let (compile, _) = time(5, || load_in_fresh_engine(None));
+        load_in_fresh_engine(Some(cache.path())); // fills the cache
+        let (cached, _) = time(5, || load_in_fresh_engine(Some(cache.path())));
+        (compile, cached)
     });
 
     // 1. Instantiate and call: a trivial validate of an empty batch.
@@ -214,6 +200,10 @@ fn main() {
         wasm.as_secs_f64() / native.as_secs_f64(),
         wasm_found.len()
     );
+    let Some((compile, cached)) = cold_start else {
+        println!("  cold start: skipped (BENCH_SKIP_COLD)");
+        return;
+    };
     println!(
         "  cold start, compiling the component:            {:>10.1} ms",
         compile.as_secs_f64() * 1e3

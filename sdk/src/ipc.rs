@@ -60,17 +60,17 @@ pub fn decode(bytes: Vec<u8>) -> Result<RecordBatch, PluginError> {
         if length == 0 {
             break;
         }
-        let metadata = buffer
-            .get(at..at + length as usize)
+        let metadata_end = (at.checked_add(length as usize))
+            .filter(|&end| end <= buffer.len())
             .ok_or_else(|| unreadable("the stream ends inside a message"))?;
-        let message = root_as_message(metadata).map_err(unreadable)?;
-        at += length as usize;
+        let message = root_as_message(&buffer[at..metadata_end]).map_err(unreadable)?;
+        at = metadata_end;
         let body_length = usize::try_from(message.bodyLength()).map_err(unreadable)?;
-        if at + body_length > buffer.len() {
-            return Err(unreadable("the stream ends inside a message body"));
-        }
+        let body_end = (at.checked_add(body_length))
+            .filter(|&end| end <= buffer.len())
+            .ok_or_else(|| unreadable("the stream ends inside a message body"))?;
         let body = buffer.slice_with_length(at, body_length);
-        at += body_length;
+        at = body_end;
         match message.header_type() {
             MessageHeader::Schema => {
                 let fields = message

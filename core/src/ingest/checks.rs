@@ -153,6 +153,10 @@ fn check_column(
 ) {
     let allowed: HashSet<&str, RandomState> =
         column.allowed_values.iter().map(String::as_str).collect();
+    let allowed_text = (
+        format!("应为以下之一：{}", column.allowed_values.join("、")),
+        format!("must be one of: {}", column.allowed_values.join(", ")),
+    );
     let limits = limits(column);
     for part in parts {
         let array = part.batch.column(c);
@@ -183,8 +187,8 @@ fn check_column(
                         row,
                         Some(value),
                         "not-allowed",
-                        format!("应为以下之一：{}", column.allowed_values.join("、")),
-                        format!("must be one of: {}", column.allowed_values.join(", ")),
+                        allowed_text.0.clone(),
+                        allowed_text.1.clone(),
                     ));
                 }
             }
@@ -297,19 +301,21 @@ fn check_period(
     let days = first_day(period)..first_day(period.next());
     for part in parts {
         let array = part.batch.column(c);
-        let outside: Vec<usize> = match duty.columns[c].data_type {
-            ColumnType::Date => (array.as_primitive::<Date32Type>().iter())
-                .enumerate()
-                .filter(|(_, day)| day.is_some_and(|d| !days.contains(&i64::from(d))))
-                .map(|(row, _)| row)
-                .collect(),
-            ColumnType::Timestamp => (array.as_primitive::<TimestampSecondType>().iter())
-                .enumerate()
-                .filter(|(_, t)| t.is_some_and(|t| !days.contains(&t.div_euclid(86_400))))
-                .map(|(row, _)| row)
-                .collect(),
+        // Each row's day number (days since 1970-01-01), if it has a value.
+        let days_of_rows: Box<dyn Iterator<Item = Option<i64>>> = match duty.columns[c].data_type {
+            ColumnType::Date => {
+                Box::new((array.as_primitive::<Date32Type>().iter()).map(|d| d.map(i64::from)))
+            }
+            ColumnType::Timestamp => Box::new(
+                (array.as_primitive::<TimestampSecondType>().iter())
+                    .map(|t| t.map(|t| t.div_euclid(86_400))),
+            ),
             _ => return,
         };
+        let outside = days_of_rows
+            .enumerate()
+            .filter(|(_, day)| day.is_some_and(|d| !days.contains(&d)))
+            .map(|(row, _)| row);
         for row in outside {
             problems.push(Problem::cell(
                 part.numbers[row],

@@ -13,6 +13,7 @@ pub mod audit;
 mod counties;
 mod error;
 mod history;
+mod local_listing;
 mod location;
 mod plugins;
 pub mod programme;

@@ -28,6 +28,7 @@ use url::Url;
 
 use crate::error::{CatalogError, Result, one_line};
 use crate::history::{CommitCache, MODE_KEY, TableVersion, read_history};
+use crate::local_listing;
 use crate::location::DataLocation;
 use crate::snapshots::{SnapshotCache, commit_version};
 use crate::submission::{CommitMode, SUBMISSION_KEY, SubmissionRecord};
@@ -219,6 +220,22 @@ impl Catalog {
     /// The schemas' directories, then the tables' logs, are listed concurrently: on an
     /// object store each listing is a round trip.
     pub async fn latest_versions(&self) -> Result<Vec<(TableName, u64)>> {
+        if let Some(root) = self.plain_local_dir() {
+            let tables_dir = root.join("tables");
+            let found =
+                tokio::task::spawn_blocking(move || local_listing::latest_versions(&tables_dir))
+                    .await
+                    .map_err(|e| CatalogError::Internal(format!("listing tables: {e}")))?
+                    .map_err(|e| CatalogError::storage("listing tables", e))?;
+            let mut tables: Vec<(TableName, u64)> = found
+                .into_iter()
+                .filter_map(|(schema, table, latest)| {
+                    Some((TableName::new(&schema, &table).ok()?, latest?))
+                })
+                .collect();
+            tables.sort();
+            return Ok(tables);
+        }
         let tables_dir = self.root_path.clone().join("tables");
         let schema_dirs = self.list_dirs(&tables_dir).await?;
         let table_dirs =
@@ -247,6 +264,15 @@ impl Catalog {
         Ok(tables)
     }
 
+    /// The local directory of the data, when it is read through the operating system's
+    /// own filesystem calls (not a caller-supplied object store).
+    fn plain_local_dir(&self) -> Option<std::path::PathBuf> {
+        if self.custom_store {
+            return None;
+        }
+        self.location.local_dir()
+    }
+
     async fn list_dirs(&self, dir: &Path) -> Result<Vec<Path>> {
         match self.root_store.list_with_delimiter(Some(dir)).await {
             Ok(listing) => Ok(listing.common_prefixes),
@@ -266,6 +292,13 @@ impl Catalog {
 
     /// The latest version in a table's log (`None`: no commit yet), from one listing.
     async fn latest_version(&self, name: &TableName) -> Result<Option<u64>> {
+        if let Some(root) = self.plain_local_dir() {
+            let table_dir = root.join(Self::table_dir(name));
+            return tokio::task::spawn_blocking(move || local_listing::latest_version(&table_dir))
+                .await
+                .map_err(|e| CatalogError::Internal(format!("listing {name}: {e}")))?
+                .map_err(|e| CatalogError::storage(format!("listing {name}"), e));
+        }
         let log = self.table_path(name).join("_delta_log");
         match self.root_store.list_with_delimiter(Some(&log)).await {
             Ok(listing) => Ok(listing

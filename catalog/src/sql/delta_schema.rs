@@ -2,8 +2,9 @@
 //!
 //! The first reference to a table in a session loads its version (the latest — the one
 //! listed when the session opened, so its log is not listed again — or the one current
-//! at a moment, for reproducing an earlier state) and builds deltalake's
-//! table provider; later references in the same session reuse it, so one query never
+//! at a moment, for reproducing an earlier state) and builds its provider — the latest
+//! version's decoded arrays kept in memory when they fit ([`in_memory`]), otherwise
+//! deltalake's provider over its files; later references in the same session reuse it, so one query never
 //! mixes two versions of a table. A table that did not exist yet at that moment is
 //! not found.
 
@@ -15,7 +16,7 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use deltalake::DeltaTable;
 
-use super::to_datafusion;
+use super::{in_memory, to_datafusion};
 use crate::error::CatalogError;
 use crate::table_name::TableName;
 use crate::tables::{Catalog, TableAt};
@@ -57,10 +58,14 @@ pub(crate) async fn delta_provider(
     at: TableAt,
 ) -> Result<Arc<dyn TableProvider>> {
     let table = catalog.load(name, at).await.map_err(to_datafusion)?;
-    as_provider(name, table).await
+    files_provider(name, table).await
 }
 
-async fn as_provider(name: &TableName, table: DeltaTable) -> Result<Arc<dyn TableProvider>> {
+/// deltalake's provider, which reads the table's Parquet files at each scan.
+pub(crate) async fn files_provider(
+    name: &TableName,
+    table: DeltaTable,
+) -> Result<Arc<dyn TableProvider>> {
     table
         .table_provider()
         .await
@@ -92,7 +97,10 @@ impl SchemaProvider for DeltaSchemaProvider {
             }
             Err(e) => return Err(to_datafusion(e)),
         };
-        let provider = as_provider(&table_name, table).await?;
+        let provider = match self.at {
+            TableAt::Latest => in_memory::provider(&table_name, table, listed).await?,
+            _ => files_provider(&table_name, table).await?,
+        };
         if let Ok(mut loaded) = self.loaded.lock() {
             let provider = loaded.entry(name.to_owned()).or_insert(provider).clone();
             return Ok(Some(provider));

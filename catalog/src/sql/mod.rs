@@ -10,6 +10,7 @@
 
 mod all_counties;
 mod delta_schema;
+mod in_memory;
 pub mod system;
 mod time_travel;
 
@@ -23,6 +24,9 @@ use datafusion::prelude::SessionContext;
 
 pub use all_counties::{ALL_COUNTIES_SCHEMA, AllCountiesSchema, COUNTY_COLUMN};
 pub use delta_schema::DeltaSchemaProvider;
+pub use in_memory::{
+    DEFAULT_TABLE_MEMORY_BYTES, TableMemoryUse, set_table_memory_budget, table_memory_use,
+};
 pub use system::{SystemSchemaProvider, SystemTable};
 pub use time_travel::{TableAtFunction, parse_time};
 

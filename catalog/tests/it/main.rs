@@ -4,5 +4,6 @@
 
 mod concurrency;
 mod faults;
+mod in_memory;
 mod support;
 mod write_api;

@@ -1,0 +1,86 @@
+//! Tables kept decoded in memory: later queries scan memory, and every commit is seen.
+
+use sannong_catalog::sql::table_memory_use;
+use sannong_catalog::{CommitMode, TableName};
+
+use crate::support::{batch, scalar, schema, sql, submission, temp_catalog};
+
+fn plan_text(batches: &[arrow::array::RecordBatch]) -> String {
+    arrow::util::pretty::pretty_format_batches(batches)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_read_twice_is_scanned_from_memory_and_a_commit_is_seen_at_once() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = "logistics.parcels".parse::<TableName>().unwrap();
+    let period = |p: &str| CommitMode::Period(p.parse().unwrap());
+    for (p, prefix, rows, id) in [("2021-01", "jan", 3, "S1"), ("2021-02", "feb", 2, "S2")] {
+        catalog
+            .commit(
+                &t,
+                schema(),
+                vec![batch(prefix, rows)],
+                period(p),
+                &submission(id),
+            )
+            .await
+            .unwrap();
+    }
+    let before = table_memory_use();
+    assert_eq!(
+        scalar(&catalog, "SELECT count(*) FROM logistics.parcels").await,
+        "5"
+    );
+    let plan = plan_text(
+        &sql(
+            &catalog,
+            "EXPLAIN SELECT id FROM logistics.parcels WHERE _period = '2021-02'",
+        )
+        .await,
+    );
+    assert!(
+        plan.contains("partition_sizes"),
+        "the second query scans the decoded arrays, not the files: {plan}"
+    );
+    let after = table_memory_use();
+    assert!(
+        after.loads > before.loads && after.hits > before.hits,
+        "{before:?} → {after:?}"
+    );
+    assert_eq!(
+        scalar(&catalog, "SELECT string_agg(id, ',' ORDER BY id) FROM logistics.parcels WHERE _period = '2021-02'").await,
+        "feb0,feb1"
+    );
+
+    // A corrected January replaces January: the next query reads the new version.
+    catalog
+        .commit(
+            &t,
+            schema(),
+            vec![batch("jan-fixed", 1)],
+            period("2021-01"),
+            &submission("S3"),
+        )
+        .await
+        .unwrap();
+    let rows = plan_text(
+        &sql(
+            &catalog,
+            "SELECT _period, count(*) AS n, min(id) AS first, min(_submission_id) AS s FROM logistics.parcels GROUP BY _period ORDER BY _period",
+        )
+        .await,
+    );
+    assert!(rows.contains("| 2021-01 | 1 | jan-fixed0 | S3 |"), "{rows}");
+    assert!(rows.contains("| 2021-02 | 2 | feb0       | S2 |"), "{rows}");
+    // Earlier versions are still read from their files.
+    assert_eq!(
+        scalar(
+            &catalog,
+            "SELECT count(*) FROM table_at('logistics.parcels', 1)"
+        )
+        .await,
+        "5"
+    );
+}

@@ -4,11 +4,13 @@
 //! county-year is about a hundred thousand rows), and the dashboard and analysts ask
 //! of them again and again. Opening and decoding every Parquet file of a table for each
 //! query costs far more than the query itself, so the latest version of each table that
-//! fits the budget is decoded once, on its first query, and later queries of that
-//! version scan its Arrow arrays in memory.
+//! fits the budget is decoded once, on its second query, and later queries of that
+//! version scan its Arrow arrays in memory. The first query of a version reads its files
+//! as before (only the columns and periods it needs): a version that is read once — as
+//! each upload's checks read the version before it — is not worth decoding whole.
 //!
 //! A version never changes once committed, so an entry is always exact: a commit makes
-//! a new version, which is loaded on its own first query; the older one leaves memory
+//! a new version, which is kept from its own second query; the older one leaves memory
 //! then. Entries are keyed by the table's location, so counties and data locations
 //! served by one process never share one. When the budget is full the least recently
 //! used tables leave first; a table too large for half the budget is never kept and is
@@ -78,7 +80,9 @@ pub(crate) async fn provider(
     let budget = BUDGET.load(Ordering::Relaxed);
     let stored = stored_bytes(&table);
     let files = files_provider(name, table).await?;
-    if stored.saturating_mul(DECODED_PER_STORED_BYTE) > budget / 2 {
+    if stored.saturating_mul(DECODED_PER_STORED_BYTE) > budget / 2
+        || cache.first_read(&key, version)
+    {
         return Ok(files);
     }
     let batches = SessionContext::new()
@@ -136,6 +140,8 @@ struct DecodedTables {
 struct State {
     /// By table location: the version kept.
     entries: HashMap<String, Entry>,
+    /// By table location: the version read once from its files.
+    read_once: HashMap<String, u64>,
     bytes: usize,
     clock: u64,
     hits: u64,
@@ -163,6 +169,15 @@ impl DecodedTables {
         let table = entry.table.clone();
         state.hits += 1;
         Some(table)
+    }
+
+    /// Whether this is the first read of the version (which is then remembered).
+    fn first_read(&self, key: &str, version: u64) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return true;
+        };
+        let earlier = state.read_once.insert(key.to_owned(), version);
+        earlier != Some(version)
     }
 
     /// Keeps a decoded version in place of the table's earlier one, if it fits in half
@@ -268,6 +283,15 @@ mod tests {
             (usage.tables, usage.bytes, usage.hits, usage.loads),
             (1, bytes, 2, 2)
         );
+    }
+
+    #[test]
+    fn a_version_is_worth_decoding_from_its_second_read() {
+        let cache = DecodedTables::default();
+        assert!(cache.first_read("a", 1));
+        assert!(!cache.first_read("a", 1));
+        assert!(cache.first_read("a", 2), "a new version starts again");
+        assert!(cache.first_read("b", 2));
     }
 
     #[test]

@@ -53,14 +53,11 @@ pub struct Cli {
 
     /// Memory for tables kept decoded between queries, in MB (0: read every query's
     /// tables from their files). The latest version of each table that fits in half of it
-    /// is decoded on its first query; the least recently used leave first.
-    #[arg(
-        long,
-        global = true,
-        env = "SANNONG_TABLE_MEMORY",
-        default_value_t = 1024
-    )]
-    pub table_memory: u64,
+    /// is decoded on its second query; the least recently used leave first. Default: 1024
+    /// for `serve`, 0 for the one-shot commands, whose process ends before a second query
+    /// could find a table there.
+    #[arg(long, global = true, env = "SANNONG_TABLE_MEMORY")]
+    pub table_memory: Option<u64>,
 
     /// A directory of programme files (departments.toml, duties.toml, kpis.toml,
     /// schedule.toml) to use instead of the data location's own or the built-in ones.
@@ -336,8 +333,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_secs(cli.query_timeout.max(1)),
         memory_bytes: usize::try_from(cli.query_memory.max(16) << 20).unwrap_or(usize::MAX),
     };
+    let serving = matches!(cli.command, Command::Serve(_));
+    let table_memory_mb = cli.table_memory.unwrap_or(if serving { 1024 } else { 0 });
     sannong_catalog::sql::set_table_memory_budget(
-        usize::try_from(cli.table_memory << 20).unwrap_or(usize::MAX),
+        usize::try_from(table_memory_mb << 20).unwrap_or(usize::MAX),
     );
     if let Command::Plugin(PluginCommand::Build { dir }) = &cli.command {
         let component = build_plugin(dir)?;

@@ -13,6 +13,8 @@ use clap::Parser;
 /// mimalloc instead of the C library's allocator: DataFusion's planning and the upload
 /// path's parsing make many small, short-lived allocations, which glibc's malloc serves
 /// several times slower (its consolidation and free lists stood out in profiles of both).
+/// Built without transparent huge pages (`no_thp`): with them, a one-shot upload of 1,000
+/// rows touched 300 MB instead of 150.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -6,7 +6,7 @@ use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use sannong_catalog::sql::{DEFAULT_SCHEMA, SQL_CATALOG, register_catalog};
-use sannong_catalog::{Catalog, DataLocation, SubmissionRecord};
+use sannong_catalog::{Catalog, CommitMode, DataLocation, SubmissionRecord, TableName};
 
 pub async fn temp_catalog() -> (tempfile::TempDir, Arc<Catalog>) {
     let dir = tempfile::tempdir().unwrap();
@@ -69,4 +69,31 @@ pub async fn scalar(catalog: &Arc<Catalog>, query: &str) -> String {
     let batches = sql(catalog, query).await;
     let batch = batches.iter().find(|b| b.num_rows() > 0).expect("a row");
     arrow::util::display::array_value_to_string(batch.column(0), 0).unwrap()
+}
+
+/// Commits `rows` rows with ids `{prefix}{i}` as period `period` of `table`, by submission `id`.
+pub async fn commit_period(
+    catalog: &Arc<Catalog>,
+    table: &TableName,
+    period: &str,
+    (prefix, rows): (&str, usize),
+    id: &str,
+) {
+    catalog
+        .commit(
+            table,
+            schema(),
+            vec![batch(prefix, rows)],
+            CommitMode::Period(period.parse().unwrap()),
+            &submission(id),
+        )
+        .await
+        .unwrap();
+}
+
+/// Rows as a text table.
+pub fn pretty(batches: &[RecordBatch]) -> String {
+    arrow::util::pretty::pretty_format_batches(batches)
+        .unwrap()
+        .to_string()
 }

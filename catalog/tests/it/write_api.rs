@@ -123,9 +123,7 @@ async fn period_commits_replace_only_their_period() {
         "SELECT _period, count(*) AS n, min(id) AS first FROM logistics.parcels GROUP BY _period ORDER BY _period",
     )
     .await;
-    let text = arrow::util::pretty::pretty_format_batches(&rows)
-        .unwrap()
-        .to_string();
+    let text = pretty(&rows);
     assert!(text.contains("| 2021-01 | 1 | jan-fixed0 |"), "{text}");
     assert!(text.contains("| 2021-02 | 2 | feb0       |"), "{text}");
     assert_eq!(

@@ -690,6 +690,18 @@ fn query_results_in_every_format_and_hostile_sql_refused() {
     }
     let (code, body) = json(get("pdf"));
     assert!(error_of(code, &body, StatusCode::BAD_REQUEST).contains("unknown format"));
+    // The same table read again and again is kept decoded in memory: every format above
+    // after the first two was answered from there, with the same rows.
+    let metrics = server.get("/metrics", None).send().unwrap().text().unwrap();
+    let gauge = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(gauge("sannong_table_memory_tables") >= 1, "{metrics}");
+    assert!(gauge("sannong_table_memory_bytes") > 0, "{metrics}");
+    assert!(gauge("sannong_table_memory_hits_total") >= 3, "{metrics}");
 }
 
 fn urlencode(s: &str) -> String {

@@ -1,5 +1,6 @@
 //! Prometheus counters of the server: requests by status class, uploads by outcome,
-//! queries, requests in flight. Rendered as the text exposition format at `/metrics`.
+//! queries, requests in flight, tables kept decoded in memory. Rendered as the text
+//! exposition format at `/metrics`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -72,6 +73,22 @@ impl Metrics {
              # TYPE sannong_queries_total counter\n\
              sannong_queries_total {}\n",
             self.queries.load(Ordering::Relaxed)
+        ));
+        let memory = sannong_catalog::sql::table_memory_use();
+        out.push_str(&format!(
+            "# HELP sannong_table_memory_bytes Bytes of tables kept decoded in memory (--table-memory).\n\
+             # TYPE sannong_table_memory_bytes gauge\n\
+             sannong_table_memory_bytes {}\n\
+             # HELP sannong_table_memory_tables Table versions kept decoded in memory.\n\
+             # TYPE sannong_table_memory_tables gauge\n\
+             sannong_table_memory_tables {}\n\
+             # HELP sannong_table_memory_hits_total Table reads answered from memory.\n\
+             # TYPE sannong_table_memory_hits_total counter\n\
+             sannong_table_memory_hits_total {}\n\
+             # HELP sannong_table_memory_loads_total Table versions decoded into memory.\n\
+             # TYPE sannong_table_memory_loads_total counter\n\
+             sannong_table_memory_loads_total {}\n",
+            memory.bytes, memory.tables, memory.hits, memory.loads
         ));
         out
     }

@@ -80,7 +80,8 @@ pub(crate) async fn provider(
     let budget = BUDGET.load(Ordering::Relaxed);
     let stored = stored_bytes(&table);
     let files = files_provider(name, table).await?;
-    if stored.saturating_mul(DECODED_PER_STORED_BYTE) > budget / 2
+    if budget == 0
+        || stored.saturating_mul(DECODED_PER_STORED_BYTE) > budget / 2
         || cache.first_read(&key, version)
     {
         return Ok(files);

@@ -220,22 +220,32 @@ impl Catalog {
     /// The schemas' directories, then the tables' logs, are listed concurrently: on an
     /// object store each listing is a round trip.
     pub async fn latest_versions(&self) -> Result<Vec<(TableName, u64)>> {
-        if let Some(root) = self.plain_local_dir() {
-            let tables_dir = root.join("tables");
-            let found =
-                tokio::task::spawn_blocking(move || local_listing::latest_versions(&tables_dir))
-                    .await
-                    .map_err(|e| CatalogError::Internal(format!("listing tables: {e}")))?
-                    .map_err(|e| CatalogError::storage("listing tables", e))?;
-            let mut tables: Vec<(TableName, u64)> = found
+        let found = match self.plain_local_dir() {
+            Some(root) => {
+                let tables_dir = root.join("tables");
+                on_local_disk("listing tables", move || {
+                    local_listing::latest_versions(&tables_dir)
+                })
+                .await?
                 .into_iter()
                 .filter_map(|(schema, table, latest)| {
-                    Some((TableName::new(&schema, &table).ok()?, latest?))
+                    Some((TableName::new(&schema, &table).ok()?, latest))
                 })
-                .collect();
-            tables.sort();
-            return Ok(tables);
-        }
+                .collect()
+            }
+            None => self.listed_latest_versions().await?,
+        };
+        let mut tables: Vec<(TableName, u64)> = found
+            .into_iter()
+            .filter_map(|(name, latest)| Some((name, latest?)))
+            .collect();
+        tables.sort();
+        Ok(tables)
+    }
+
+    /// Every table directory with the latest version in its log, listed through the
+    /// object store.
+    async fn listed_latest_versions(&self) -> Result<Vec<(TableName, Option<u64>)>> {
         let tables_dir = self.root_path.clone().join("tables");
         let schema_dirs = self.list_dirs(&tables_dir).await?;
         let table_dirs =
@@ -255,13 +265,7 @@ impl Catalog {
         let latest =
             futures::future::try_join_all(candidates.iter().map(|name| self.latest_version(name)))
                 .await?;
-        let mut tables: Vec<(TableName, u64)> = candidates
-            .into_iter()
-            .zip(latest)
-            .filter_map(|(name, latest)| Some((name, latest?)))
-            .collect();
-        tables.sort();
-        Ok(tables)
+        Ok(candidates.into_iter().zip(latest).collect())
     }
 
     /// The local directory of the data, when it is read through the operating system's
@@ -294,10 +298,10 @@ impl Catalog {
     async fn latest_version(&self, name: &TableName) -> Result<Option<u64>> {
         if let Some(root) = self.plain_local_dir() {
             let table_dir = root.join(Self::table_dir(name));
-            return tokio::task::spawn_blocking(move || local_listing::latest_version(&table_dir))
-                .await
-                .map_err(|e| CatalogError::Internal(format!("listing {name}: {e}")))?
-                .map_err(|e| CatalogError::storage(format!("listing {name}"), e));
+            return on_local_disk(format!("listing {name}"), move || {
+                local_listing::latest_version(&table_dir)
+            })
+            .await;
         }
         let log = self.table_path(name).join("_delta_log");
         match self.root_store.list_with_delimiter(Some(&log)).await {
@@ -514,6 +518,18 @@ const TABLE_PROPERTIES: &[(&str, &str)] = &[
 fn register_object_store_schemes() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| deltalake::aws::register_handlers(None));
+}
+
+/// Runs blocking filesystem calls (`what` names them in errors) off the async workers.
+async fn on_local_disk<T: Send + 'static>(
+    what: impl Into<String>,
+    calls: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    let what = what.into();
+    match tokio::task::spawn_blocking(calls).await {
+        Ok(result) => result.map_err(|e| CatalogError::storage(what, e)),
+        Err(e) => Err(CatalogError::Internal(format!("{what}: {e}"))),
+    }
 }
 
 fn root_path_of(location: &DataLocation) -> Path {

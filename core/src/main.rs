@@ -33,8 +33,7 @@ fn main() -> ExitCode {
         eprintln!("error: internal error{location}: {message} (please report this)");
     }));
     let args = cli::Cli::parse();
-    let serving = matches!(args.command, cli::Command::Serve(_));
-    cli::init_logging(args.verbose, serving, args.log_format);
+    cli::init_logging(args.verbose, args.serving(), args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

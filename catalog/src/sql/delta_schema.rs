@@ -82,24 +82,20 @@ impl SchemaProvider for DeltaSchemaProvider {
         let Some(&(_, listed)) = self.tables.iter().find(|(table, _)| table == name) else {
             return Ok(None);
         };
-        let at = match self.at {
-            TableAt::Latest => TableAt::Version(listed),
-            other => other,
-        };
         if let Some(hit) = self.loaded.lock().ok().and_then(|l| l.get(name).cloned()) {
             return Ok(Some(hit));
         }
         let table_name = TableName::new(&self.schema, name).map_err(to_datafusion)?;
-        let table = match self.catalog.load(&table_name, at).await {
-            Ok(table) => table,
-            Err(CatalogError::VersionNotFound { .. }) if matches!(self.at, TableAt::Time(_)) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(to_datafusion(e)),
-        };
         let provider = match self.at {
-            TableAt::Latest => in_memory::provider(&table_name, table, listed).await?,
-            _ => files_provider(&table_name, table).await?,
+            TableAt::Latest => in_memory::provider(&self.catalog, &table_name, listed).await?,
+            // An earlier state (`at` a version or a moment) is read from its files.
+            at => match self.catalog.load(&table_name, at).await {
+                Ok(table) => files_provider(&table_name, table).await?,
+                Err(CatalogError::VersionNotFound { .. }) if matches!(at, TableAt::Time(_)) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(to_datafusion(e)),
+            },
         };
         if let Ok(mut loaded) = self.loaded.lock() {
             let provider = loaded.entry(name.to_owned()).or_insert(provider).clone();

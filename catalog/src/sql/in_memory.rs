@@ -29,7 +29,9 @@ use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
 use super::delta_schema::files_provider;
+use super::to_datafusion;
 use crate::table_name::TableName;
+use crate::tables::{Catalog, TableAt};
 
 /// The budget when none is set: 1 GiB.
 pub const DEFAULT_TABLE_MEMORY_BYTES: usize = 1 << 30;
@@ -65,18 +67,23 @@ pub fn table_memory_use() -> TableMemoryUse {
     tables().usage()
 }
 
-/// The table `table` (at `version`) as a provider: its decoded arrays when they are in
-/// memory or fit the budget, otherwise deltalake's provider over its files.
+/// The table `name` at `version` as a provider: its decoded arrays when they are in
+/// memory (then its log is not even looked at) or are worth decoding now, otherwise
+/// deltalake's provider over its files.
 pub(crate) async fn provider(
+    catalog: &Catalog,
     name: &TableName,
-    table: DeltaTable,
     version: u64,
 ) -> Result<Arc<dyn TableProvider>> {
-    let key = table.table_url().to_string();
+    let key = catalog.table_url(name).map_err(to_datafusion)?.to_string();
     let cache = tables();
     if let Some(hit) = cache.get(&key, version) {
         return Ok(hit);
     }
+    let table = catalog
+        .load(name, TableAt::Version(version))
+        .await
+        .map_err(to_datafusion)?;
     let budget = BUDGET.load(Ordering::Relaxed);
     let stored = stored_bytes(&table);
     let files = files_provider(name, table).await?;
@@ -143,7 +150,6 @@ struct State {
     entries: HashMap<String, Entry>,
     /// By table location: the version read once from its files.
     read_once: HashMap<String, u64>,
-    bytes: usize,
     clock: u64,
     hits: u64,
     loads: u64,
@@ -160,14 +166,14 @@ struct Entry {
 impl DecodedTables {
     fn get(&self, key: &str, version: u64) -> Option<Arc<dyn TableProvider>> {
         let mut state = self.state.lock().ok()?;
-        state.clock += 1;
-        let now = state.clock;
+        let now = state.clock + 1;
         let entry = state
             .entries
             .get_mut(key)
             .filter(|e| e.version == version)?;
         entry.last_used = now;
         let table = entry.table.clone();
+        state.clock = now;
         state.hits += 1;
         Some(table)
     }
@@ -188,16 +194,13 @@ impl DecodedTables {
             return;
         };
         state.loads += 1;
-        if let Some(old) = state.entries.remove(&key) {
-            state.bytes -= old.bytes;
-        }
+        state.entries.remove(&key);
         if bytes > budget / 2 {
             return;
         }
         state.evict_until(budget - bytes);
         state.clock += 1;
         let last_used = state.clock;
-        state.bytes += bytes;
         state.entries.insert(
             key,
             Entry {
@@ -220,7 +223,7 @@ impl DecodedTables {
             .lock()
             .map(|state| TableMemoryUse {
                 tables: state.entries.len(),
-                bytes: state.bytes,
+                bytes: state.bytes(),
                 hits: state.hits,
                 loads: state.loads,
             })
@@ -229,9 +232,14 @@ impl DecodedTables {
 }
 
 impl State {
+    /// Bytes of the entries kept.
+    fn bytes(&self) -> usize {
+        self.entries.values().map(|e| e.bytes).sum()
+    }
+
     /// Drops the least recently used entries until at most `bytes` are kept.
     fn evict_until(&mut self, bytes: usize) {
-        while self.bytes > bytes {
+        while self.bytes() > bytes {
             let Some(oldest) = self
                 .entries
                 .iter()
@@ -240,9 +248,7 @@ impl State {
             else {
                 return;
             };
-            if let Some(entry) = self.entries.remove(&oldest) {
-                self.bytes -= entry.bytes;
-            }
+            self.entries.remove(&oldest);
         }
     }
 }

@@ -87,6 +87,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether the command is `serve`: a long-lived process (its logging and its tables
+    /// kept in memory differ from a one-shot command's).
+    pub fn serving(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -333,11 +341,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_secs(cli.query_timeout.max(1)),
         memory_bytes: usize::try_from(cli.query_memory.max(16) << 20).unwrap_or(usize::MAX),
     };
-    let serving = matches!(cli.command, Command::Serve(_));
-    let table_memory_mb = cli.table_memory.unwrap_or(if serving { 1024 } else { 0 });
-    sannong_catalog::sql::set_table_memory_budget(
-        usize::try_from(table_memory_mb << 20).unwrap_or(usize::MAX),
-    );
+    let table_memory = match cli.table_memory {
+        Some(mb) => usize::try_from(mb << 20).unwrap_or(usize::MAX),
+        None if cli.serving() => sannong_catalog::sql::DEFAULT_TABLE_MEMORY_BYTES,
+        None => 0,
+    };
+    sannong_catalog::sql::set_table_memory_budget(table_memory);
     if let Command::Plugin(PluginCommand::Build { dir }) = &cli.command {
         let component = build_plugin(dir)?;
         println!("{}", component.display());

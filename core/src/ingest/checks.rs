@@ -288,6 +288,20 @@ fn first_day(period: Period) -> i64 {
     (period.first_day() - chrono::NaiveDate::default()).num_days()
 }
 
+/// The rows whose value falls on a day (days since 1970-01-01, as `day_of` tells) outside
+/// `days`; empty cells are not outside.
+fn rows_outside<T: Copy>(
+    values: impl Iterator<Item = Option<T>>,
+    day_of: impl Fn(T) -> i64,
+    days: &std::ops::Range<i64>,
+) -> Vec<usize> {
+    values
+        .enumerate()
+        .filter(|(_, value)| value.is_some_and(|v| !days.contains(&day_of(v))))
+        .map(|(row, _)| row)
+        .collect()
+}
+
 fn check_period(
     duty: &DutySpec,
     parts: &[Part],
@@ -301,21 +315,17 @@ fn check_period(
     let days = first_day(period)..first_day(period.next());
     for part in parts {
         let array = part.batch.column(c);
-        // Each row's day number (days since 1970-01-01), if it has a value.
-        let days_of_rows: Box<dyn Iterator<Item = Option<i64>>> = match duty.columns[c].data_type {
+        let outside = match duty.columns[c].data_type {
             ColumnType::Date => {
-                Box::new((array.as_primitive::<Date32Type>().iter()).map(|d| d.map(i64::from)))
+                rows_outside(array.as_primitive::<Date32Type>().iter(), i64::from, &days)
             }
-            ColumnType::Timestamp => Box::new(
-                (array.as_primitive::<TimestampSecondType>().iter())
-                    .map(|t| t.map(|t| t.div_euclid(86_400))),
+            ColumnType::Timestamp => rows_outside(
+                array.as_primitive::<TimestampSecondType>().iter(),
+                |second| second.div_euclid(86_400),
+                &days,
             ),
             _ => return,
         };
-        let outside = days_of_rows
-            .enumerate()
-            .filter(|(_, day)| day.is_some_and(|d| !days.contains(&d)))
-            .map(|(row, _)| row);
         for row in outside {
             problems.push(Problem::cell(
                 part.numbers[row],

@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use object_store::ObjectStore;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -146,13 +146,49 @@ impl AuditLog {
     }
 
     /// The last entry stored: (its sequence number, its hash), or none.
+    ///
+    /// Entries are numbered from 0 without gaps, so the last one is found by asking
+    /// whether numbers exist — doubling until one does not, then halving the interval —
+    /// in about 2·log₂(n) existence checks, however long the log has grown; listing
+    /// every entry (one request per thousand entries on S3, one `stat` per entry on a
+    /// disk) made each process's first append slower as the log grew. A log whose
+    /// entry 0 is missing is not a chain the search can trust: it is listed instead.
     async fn find_head(&self, catalog: &Catalog) -> Result<Option<(u64, String)>> {
         let (store, _) = catalog.root_store();
-        let Some((_, path)) = self.stored(catalog).await?.pop() else {
-            return Ok(None);
+        let exists = |seq: u64| {
+            let path = entry_path(catalog, seq);
+            async move {
+                match store.head(&path).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(CatalogError::storage(format!("looking for {path}"), e)),
+                }
+            }
         };
-        let entry = read_entry(store.as_ref(), &path).await?.ok_or_else(|| {
-            CatalogError::Internal(format!("the last audit entry {path} cannot be read"))
+        let last = if exists(0).await? {
+            // Invariant: entry `present` exists, entry `absent` does not.
+            let (mut present, mut absent) = (0u64, 1u64);
+            while present < absent && exists(absent).await? {
+                present = absent;
+                absent = absent.saturating_mul(2);
+            }
+            while absent - present > 1 {
+                let middle = present + (absent - present) / 2;
+                if exists(middle).await? {
+                    present = middle;
+                } else {
+                    absent = middle;
+                }
+            }
+            entry_path(catalog, present)
+        } else {
+            match self.stored(catalog).await?.pop() {
+                Some((_, path)) => path,
+                None => return Ok(None),
+            }
+        };
+        let entry = read_entry(store.as_ref(), &last).await?.ok_or_else(|| {
+            CatalogError::Internal(format!("the last audit entry {last} cannot be read"))
         })?;
         Ok(Some((entry.seq, entry.hash)))
     }

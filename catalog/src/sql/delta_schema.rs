@@ -5,11 +5,14 @@
 //! at a moment, for reproducing an earlier state) and builds its provider — the latest
 //! version's decoded arrays kept in memory when they fit ([`in_memory`]), otherwise
 //! deltalake's provider over its files; later references in the same session reuse it, so one query never
-//! mixes two versions of a table. A table that did not exist yet at that moment is
-//! not found.
+//! mixes two versions of a table, and queries of one session asking for a table at the
+//! same moment (the scorecard plans its KPIs at once) wait for one load instead of each
+//! loading it. A table that did not exist yet at that moment is not found.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
 
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
@@ -29,7 +32,9 @@ pub struct DeltaSchemaProvider {
     /// Each table's name and its latest version when listed.
     tables: Vec<(String, u64)>,
     at: TableAt,
-    loaded: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+    /// Each table's provider once loaded; the first query to ask loads it, the others
+    /// wait for that load.
+    loaded: Mutex<HashMap<String, Arc<OnceCell<Option<Arc<dyn TableProvider>>>>>>,
 }
 
 impl DeltaSchemaProvider {
@@ -48,6 +53,25 @@ impl DeltaSchemaProvider {
             at,
             loaded: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+impl DeltaSchemaProvider {
+    /// The provider of table `name` (listed at version `listed`) as this schema reads it;
+    /// `None` when it did not exist yet at the moment read.
+    async fn load(&self, name: &str, listed: u64) -> Result<Option<Arc<dyn TableProvider>>> {
+        let table_name = TableName::new(&self.schema, name).map_err(to_datafusion)?;
+        Ok(Some(match self.at {
+            TableAt::Latest => in_memory::provider(&self.catalog, &table_name, listed).await?,
+            // An earlier state (`at` a version or a moment) is read from its files.
+            at => match self.catalog.load(&table_name, at).await {
+                Ok(table) => files_provider(&table_name, table).await?,
+                Err(CatalogError::VersionNotFound { .. }) if matches!(at, TableAt::Time(_)) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(to_datafusion(e)),
+            },
+        }))
     }
 }
 
@@ -82,26 +106,16 @@ impl SchemaProvider for DeltaSchemaProvider {
         let Some(&(_, listed)) = self.tables.iter().find(|(table, _)| table == name) else {
             return Ok(None);
         };
-        if let Some(hit) = self.loaded.lock().ok().and_then(|l| l.get(name).cloned()) {
-            return Ok(Some(hit));
-        }
-        let table_name = TableName::new(&self.schema, name).map_err(to_datafusion)?;
-        let provider = match self.at {
-            TableAt::Latest => in_memory::provider(&self.catalog, &table_name, listed).await?,
-            // An earlier state (`at` a version or a moment) is read from its files.
-            at => match self.catalog.load(&table_name, at).await {
-                Ok(table) => files_provider(&table_name, table).await?,
-                Err(CatalogError::VersionNotFound { .. }) if matches!(at, TableAt::Time(_)) => {
-                    return Ok(None);
-                }
-                Err(e) => return Err(to_datafusion(e)),
-            },
-        };
-        if let Ok(mut loaded) = self.loaded.lock() {
-            let provider = loaded.entry(name.to_owned()).or_insert(provider).clone();
-            return Ok(Some(provider));
-        }
-        Ok(Some(provider))
+        let cell = self
+            .loaded
+            .lock()
+            .map_err(|_| DataFusionError::Internal("table loading lock poisoned".into()))?
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.load(name, listed))
+            .await
+            .cloned()
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -1,11 +1,12 @@
 //! A commit interrupted mid-way leaves the table at its previous version, readable.
 //!
 //! The catalog is opened through an object store wrapper that fails chosen writes:
-//! the commit file (`_delta_log/N.json`) or the data files (multipart uploads).
+//! the commit file (`_delta_log/N.json`) or the data files (multipart uploads). The same
+//! wrapper counts reads of commit files, for tests of how often a table's log is read.
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -19,13 +20,16 @@ use sannong_catalog::{Catalog, CommitMode, DataLocation, TableName};
 
 use crate::support::*;
 
-/// Fails commit-file writes and/or data-file writes while `armed`.
+/// Fails commit-file writes and/or data-file writes while `armed`; counts commit-file
+/// reads.
 #[derive(Debug)]
-struct FailingStore {
+pub struct FailingStore {
     inner: LocalFileSystem,
     fail_commits: bool,
     fail_data: bool,
     armed: AtomicBool,
+    /// Reads of commit files (`_delta_log/N.json`) so far.
+    pub commit_reads: AtomicUsize,
 }
 
 impl fmt::Display for FailingStore {
@@ -41,12 +45,27 @@ fn injected(path: &Path) -> object_store::Error {
     }
 }
 
+fn is_commit_file(path: &Path) -> bool {
+    path.as_ref().contains("_delta_log/") && path.as_ref().ends_with(".json")
+}
+
 impl FailingStore {
+    /// A store over the local disk that fails nothing until told to.
+    pub fn new(fail_commits: bool, fail_data: bool) -> Self {
+        FailingStore {
+            inner: LocalFileSystem::new(),
+            fail_commits,
+            fail_data,
+            armed: AtomicBool::new(false),
+            commit_reads: AtomicUsize::new(0),
+        }
+    }
+
     fn fails(&self, path: &Path, data: bool) -> bool {
         if !self.armed.load(Ordering::SeqCst) {
             return false;
         }
-        let is_commit = path.as_ref().contains("_delta_log/") && path.as_ref().ends_with(".json");
+        let is_commit = is_commit_file(path);
         (is_commit && self.fail_commits) || (data && !is_commit && self.fail_data)
     }
 }
@@ -77,6 +96,9 @@ impl ObjectStore for FailingStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        if is_commit_file(location) {
+            self.commit_reads.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.get_opts(location, options).await
     }
 
@@ -106,12 +128,7 @@ impl ObjectStore for FailingStore {
 async fn interrupted_commit_leaves_previous_version(fail_commits: bool, fail_data: bool) {
     let dir = tempfile::tempdir().unwrap();
     let location = DataLocation::parse(dir.path().to_str().unwrap()).unwrap();
-    let store = Arc::new(FailingStore {
-        inner: LocalFileSystem::new(),
-        fail_commits,
-        fail_data,
-        armed: AtomicBool::new(false),
-    });
+    let store = Arc::new(FailingStore::new(fail_commits, fail_data));
     let catalog = Arc::new(Catalog::with_object_store(location, store.clone()));
     let t: TableName = "logistics.parcels".parse().unwrap();
     let jan = CommitMode::Period("2021-01".parse().unwrap());

@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod audit;
 mod concurrency;
 mod faults;
 mod in_memory;
+mod sessions;
 mod support;
 mod write_api;

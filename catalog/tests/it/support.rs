@@ -48,7 +48,8 @@ pub fn submission(id: &str) -> SubmissionRecord {
     s
 }
 
-pub async fn sql(catalog: &Arc<Catalog>, query: &str) -> Vec<RecordBatch> {
+/// A session over the catalog's latest tables, as the platform opens one per query.
+pub async fn session(catalog: &Arc<Catalog>) -> SessionContext {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(SQL_CATALOG, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(false);
@@ -61,6 +62,11 @@ pub async fn sql(catalog: &Arc<Catalog>, query: &str) -> Vec<RecordBatch> {
     )
     .await
     .unwrap();
+    ctx
+}
+
+pub async fn sql(catalog: &Arc<Catalog>, query: &str) -> Vec<RecordBatch> {
+    let ctx = session(catalog).await;
     ctx.sql(query).await.unwrap().collect().await.unwrap()
 }
 

@@ -19,7 +19,8 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use deltalake::DeltaTable;
 
-use super::{in_memory, to_datafusion};
+use super::in_memory::{self, KeepWhen};
+use super::to_datafusion;
 use crate::error::CatalogError;
 use crate::table_name::TableName;
 use crate::tables::{Catalog, TableAt};
@@ -32,6 +33,7 @@ pub struct DeltaSchemaProvider {
     /// Each table's name and its latest version when listed.
     tables: Vec<(String, u64)>,
     at: TableAt,
+    keep: KeepWhen,
     /// Each table's provider once loaded; the first query to ask loads it, the others
     /// wait for that load.
     loaded: Mutex<HashMap<String, Arc<OnceCell<Option<Arc<dyn TableProvider>>>>>>,
@@ -39,18 +41,20 @@ pub struct DeltaSchemaProvider {
 
 impl DeltaSchemaProvider {
     /// A schema with the given tables and their latest versions (as listed from storage),
-    /// read at `at`.
+    /// read at `at`; the latest versions are kept decoded in memory as `keep` says.
     pub fn new(
         catalog: Arc<Catalog>,
         schema: &str,
         tables: Vec<(String, u64)>,
         at: TableAt,
+        keep: KeepWhen,
     ) -> Self {
         DeltaSchemaProvider {
             catalog,
             schema: schema.to_owned(),
             tables,
             at,
+            keep,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -62,7 +66,9 @@ impl DeltaSchemaProvider {
     async fn load(&self, name: &str, listed: u64) -> Result<Option<Arc<dyn TableProvider>>> {
         let table_name = TableName::new(&self.schema, name).map_err(to_datafusion)?;
         Ok(Some(match self.at {
-            TableAt::Latest => in_memory::provider(&self.catalog, &table_name, listed).await?,
+            TableAt::Latest => {
+                in_memory::provider(&self.catalog, &table_name, listed, self.keep).await?
+            }
             // An earlier state (`at` a version or a moment) is read from its files.
             at => match self.catalog.load(&table_name, at).await {
                 Ok(table) => files_provider(&table_name, table).await?,

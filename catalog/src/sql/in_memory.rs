@@ -16,6 +16,11 @@
 //! used tables leave first; a table too large for half the budget is never kept and is
 //! read from its files as before. The budget is the process's
 //! ([`set_table_memory_budget`]; 0 turns the cache off).
+//!
+//! A session that will scan each of its tables many times — the scorecard's sixteen KPIs
+//! reference ten tables seventy times — asks for its tables to be decoded at their first
+//! read ([`KeepWhen::FirstRead`]): one whole read of a table costs less than its files
+//! opened, planned and decoded again for every reference.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,13 +72,25 @@ pub fn table_memory_use() -> TableMemoryUse {
     tables().usage()
 }
 
+/// When a table version not yet in memory is decoded and kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeepWhen {
+    /// At its second read: a version read once (as an upload's checks read the version
+    /// before it) is not worth decoding whole.
+    #[default]
+    ReadAgain,
+    /// At its first read: the session scans each table many times.
+    FirstRead,
+}
+
 /// The table `name` at `version` as a provider: its decoded arrays when they are in
-/// memory (then its log is not even looked at) or are worth decoding now, otherwise
-/// deltalake's provider over its files.
+/// memory (then its log is not even looked at) or are worth decoding now (see
+/// [`KeepWhen`]), otherwise deltalake's provider over its files.
 pub(crate) async fn provider(
     catalog: &Catalog,
     name: &TableName,
     version: u64,
+    keep: KeepWhen,
 ) -> Result<Arc<dyn TableProvider>> {
     let key = catalog.table_url(name).map_err(to_datafusion)?.to_string();
     let cache = tables();
@@ -89,7 +106,7 @@ pub(crate) async fn provider(
     let files = files_provider(name, table).await?;
     if budget == 0
         || stored.saturating_mul(DECODED_PER_STORED_BYTE) > budget / 2
-        || cache.first_read(&key, version)
+        || (cache.first_read(&key, version) && keep == KeepWhen::ReadAgain)
     {
         return Ok(files);
     }

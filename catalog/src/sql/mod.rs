@@ -25,7 +25,7 @@ use datafusion::prelude::SessionContext;
 pub use all_counties::{ALL_COUNTIES_SCHEMA, AllCountiesSchema, COUNTY_COLUMN};
 pub use delta_schema::DeltaSchemaProvider;
 pub use in_memory::{
-    DEFAULT_TABLE_MEMORY_BYTES, TableMemoryUse, set_table_memory_budget, table_memory_use,
+    DEFAULT_TABLE_MEMORY_BYTES, KeepWhen, TableMemoryUse, set_table_memory_budget, table_memory_use,
 };
 pub use system::{SystemSchemaProvider, SystemTable};
 pub use time_travel::{TableAtFunction, parse_time};
@@ -41,16 +41,17 @@ pub const DEFAULT_SCHEMA: &str = "public";
 pub const SYSTEM_SCHEMA: &str = "sys";
 
 /// Registers the platform's tables (read at `at`: the latest versions, or those current
-/// at a moment), the `sys` schema (the catalog's own system tables plus
-/// `extra_system_tables`) and `table_at` into `ctx`, whose default catalog must be
-/// [`SQL_CATALOG`]. Returns the SQL catalog registered.
+/// at a moment; the latest kept decoded in memory as `keep` says), the `sys` schema (the
+/// catalog's own system tables plus `extra_system_tables`) and `table_at` into `ctx`,
+/// whose default catalog must be [`SQL_CATALOG`]. Returns the SQL catalog registered.
 pub async fn register_catalog(
     ctx: &SessionContext,
     catalog: Arc<Catalog>,
     extra_system_tables: Vec<Arc<dyn SystemTable>>,
     at: TableAt,
+    keep: KeepWhen,
 ) -> Result<Arc<MemoryCatalogProvider>> {
-    let sql_catalog = sql_catalog(catalog.clone(), extra_system_tables, at).await?;
+    let sql_catalog = sql_catalog(catalog.clone(), extra_system_tables, at, keep).await?;
     ctx.register_catalog(SQL_CATALOG, sql_catalog.clone());
     ctx.register_udtf("table_at", Arc::new(TableAtFunction::new(catalog)));
     Ok(sql_catalog)
@@ -61,6 +62,7 @@ pub async fn sql_catalog(
     catalog: Arc<Catalog>,
     extra_system_tables: Vec<Arc<dyn SystemTable>>,
     at: TableAt,
+    keep: KeepWhen,
 ) -> Result<Arc<MemoryCatalogProvider>> {
     let sql_catalog = Arc::new(MemoryCatalogProvider::new());
     let mut by_schema: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
@@ -78,7 +80,7 @@ pub async fn sql_catalog(
     };
     register(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
     for (schema, tables) in by_schema {
-        let provider = DeltaSchemaProvider::new(catalog.clone(), &schema, tables, at);
+        let provider = DeltaSchemaProvider::new(catalog.clone(), &schema, tables, at, keep);
         register(&schema, Arc::new(provider))?;
     }
     let mut system_tables = system::catalog_system_tables(catalog);

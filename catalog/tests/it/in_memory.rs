@@ -1,9 +1,10 @@
-//! Tables kept decoded in memory: later queries scan memory, and every commit is seen.
+//! Tables kept decoded in memory: later queries scan memory (the first already, in a
+//! session that reads its tables many times), and every commit is seen.
 
 use sannong_catalog::TableName;
-use sannong_catalog::sql::table_memory_use;
+use sannong_catalog::sql::{KeepWhen, table_memory_use};
 
-use crate::support::{commit_period, pretty, scalar, sql, temp_catalog};
+use crate::support::{commit_period, pretty, scalar, session, session_keeping, sql, temp_catalog};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_table_read_again_is_scanned_from_memory_and_a_commit_is_seen_at_once() {
@@ -57,4 +58,37 @@ async fn a_table_read_again_is_scanned_from_memory_and_a_commit_is_seen_at_once(
     // Earlier versions are still read from their files.
     let earlier = "SELECT min(id) FROM table_at('logistics.parcels', 1)";
     assert_eq!(scalar(&catalog, earlier).await, "feb0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_that_reads_its_tables_many_times_decodes_them_at_the_first_read() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = "logistics.parcels".parse::<TableName>().unwrap();
+    commit_period(&catalog, &t, "2021-01", ("jan", 3), "S1").await;
+    commit_period(&catalog, &t, "2021-02", ("feb", 2), "S2").await;
+    let query = "EXPLAIN SELECT id FROM logistics.parcels";
+    let explain = |ctx: datafusion::prelude::SessionContext| async move {
+        pretty(&ctx.sql(query).await.unwrap().collect().await.unwrap())
+    };
+    // The first read of a version in such a session already scans memory…
+    let plan = explain(session_keeping(&catalog, KeepWhen::FirstRead).await).await;
+    assert!(plan.contains("partition_sizes"), "{plan}");
+    // …and later sessions find it there, whatever they ask for.
+    let plan = explain(session(&catalog).await).await;
+    assert!(plan.contains("partition_sizes"), "{plan}");
+    // A new version is read from its files by an ordinary session, first.
+    commit_period(&catalog, &t, "2021-03", ("mar", 1), "S3").await;
+    let plan = explain(session(&catalog).await).await;
+    assert!(!plan.contains("partition_sizes"), "{plan}");
+    let rows = pretty(
+        &session_keeping(&catalog, KeepWhen::FirstRead)
+            .await
+            .sql("SELECT count(*) AS n FROM logistics.parcels")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    assert!(rows.contains("| 6 |"), "{rows}");
 }

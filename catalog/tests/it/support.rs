@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use sannong_catalog::sql::{DEFAULT_SCHEMA, SQL_CATALOG, register_catalog};
+use sannong_catalog::sql::{DEFAULT_SCHEMA, KeepWhen, SQL_CATALOG, register_catalog};
 use sannong_catalog::{Catalog, CommitMode, DataLocation, SubmissionRecord, TableName};
 
 pub async fn temp_catalog() -> (tempfile::TempDir, Arc<Catalog>) {
@@ -50,6 +50,11 @@ pub fn submission(id: &str) -> SubmissionRecord {
 
 /// A session over the catalog's latest tables, as the platform opens one per query.
 pub async fn session(catalog: &Arc<Catalog>) -> SessionContext {
+    session_keeping(catalog, KeepWhen::ReadAgain).await
+}
+
+/// A session over the catalog's latest tables, kept decoded in memory as `keep` says.
+pub async fn session_keeping(catalog: &Arc<Catalog>, keep: KeepWhen) -> SessionContext {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(SQL_CATALOG, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(false);
@@ -59,6 +64,7 @@ pub async fn session(catalog: &Arc<Catalog>) -> SessionContext {
         catalog.clone(),
         vec![],
         sannong_catalog::TableAt::Latest,
+        keep,
     )
     .await
     .unwrap();

@@ -53,9 +53,10 @@ pub struct Cli {
 
     /// Memory for tables kept decoded between queries, in MB (0: read every query's
     /// tables from their files). The latest version of each table that fits in half of it
-    /// is decoded on its second query; the least recently used leave first. Default: 1024
-    /// for `serve`, 0 for the one-shot commands, whose process ends before a second query
-    /// could find a table there.
+    /// is decoded on its second query (on its first for the KPIs, which read each table
+    /// many times); the least recently used leave first. Default: 1024 for `serve`, `kpi`
+    /// and `report`, 0 for the other one-shot commands, whose process ends before a
+    /// second query could find a table there.
     #[arg(long, global = true, env = "SANNONG_TABLE_MEMORY")]
     pub table_memory: Option<u64>,
 
@@ -88,10 +89,19 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Whether the command is `serve`: a long-lived process (its logging and its tables
-    /// kept in memory differ from a one-shot command's).
+    /// Whether the command is `serve`: a long-lived process (its logging differs from a
+    /// one-shot command's).
     pub fn serving(&self) -> bool {
         matches!(self.command, Command::Serve(_))
+    }
+
+    /// Whether the command reads its tables more than once, so that keeping them decoded
+    /// in memory pays: the server, and the KPIs (which reference each table many times).
+    pub fn reads_tables_again(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Serve(_) | Command::Kpi(_) | Command::Report(_)
+        )
     }
 }
 
@@ -343,7 +353,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let table_memory = match cli.table_memory {
         Some(mb) => usize::try_from(mb << 20).unwrap_or(usize::MAX),
-        None if cli.serving() => sannong_catalog::sql::DEFAULT_TABLE_MEMORY_BYTES,
+        None if cli.reads_tables_again() => sannong_catalog::sql::DEFAULT_TABLE_MEMORY_BYTES,
         None => 0,
     };
     sannong_catalog::sql::set_table_memory_budget(table_memory);

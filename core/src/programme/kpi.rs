@@ -14,6 +14,7 @@ use arrow::datatypes::{DataType, Float64Type};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 use sannong_catalog::programme::{KpiDefinition, Programme};
+use sannong_catalog::sql::KeepWhen;
 use sannong_catalog::{Period, TableAt};
 use serde::Serialize;
 
@@ -166,10 +167,15 @@ async fn rows_unless_unreported(
     }
 }
 
-/// The session KPIs run in: the latest versions, or those current at `as_of`.
+/// The session KPIs run in: the latest versions, or those current at `as_of`. The KPIs
+/// reference each table many times, so the latest versions are decoded into memory at
+/// their first read (see [`KeepWhen`]) when the process keeps tables.
 async fn session(query: &QueryService, as_of: Option<DateTime<Utc>>) -> Result<SessionContext> {
     query
-        .session_at(as_of.map_or(TableAt::Latest, TableAt::Time))
+        .session_keeping(
+            as_of.map_or(TableAt::Latest, TableAt::Time),
+            KeepWhen::FirstRead,
+        )
         .await
 }
 

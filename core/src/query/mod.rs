@@ -27,7 +27,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::object_store::path::Path;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use sannong_catalog::sql::{
-    ALL_COUNTIES_SCHEMA, AllCountiesSchema, DEFAULT_SCHEMA, SQL_CATALOG, SystemTable,
+    ALL_COUNTIES_SCHEMA, AllCountiesSchema, DEFAULT_SCHEMA, KeepWhen, SQL_CATALOG, SystemTable,
     register_catalog, sql_catalog,
 };
 use sannong_catalog::{Catalog, TableAt};
@@ -147,6 +147,12 @@ impl QueryService {
     /// A fresh session over the tables as they were at `at` (a table created later is
     /// not found); the `sys` tables are current.
     pub async fn session_at(&self, at: TableAt) -> Result<SessionContext> {
+        self.session_keeping(at, KeepWhen::ReadAgain).await
+    }
+
+    /// A fresh session over the tables as they were at `at`, whose latest versions are
+    /// kept decoded in memory as `keep` says (the process's table memory permitting).
+    pub async fn session_keeping(&self, at: TableAt, keep: KeepWhen) -> Result<SessionContext> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
             .with_cache_manager(
@@ -159,13 +165,24 @@ impl QueryService {
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        let own =
-            register_catalog(&ctx, self.catalog.clone(), self.system_tables.clone(), at).await?;
+        let own = register_catalog(
+            &ctx,
+            self.catalog.clone(),
+            self.system_tables.clone(),
+            at,
+            keep,
+        )
+        .await?;
         if !self.counties.is_empty() {
             // Each county's tables listed concurrently: on an object store each listing
             // is a round trip.
             let listed = futures::future::try_join_all(self.counties.iter().map(|(_, service)| {
-                sql_catalog(service.catalog.clone(), service.system_tables.clone(), at)
+                sql_catalog(
+                    service.catalog.clone(),
+                    service.system_tables.clone(),
+                    at,
+                    keep,
+                )
             }))
             .await?;
             let mut catalogs: Vec<(String, Arc<dyn CatalogProvider>)> = Vec::new();

@@ -4,6 +4,7 @@
 //! service layer ([`sannong::Platform`]) and prints its result. The programme office's
 //! commands are in [`programme`], the server's in [`server`].
 
+mod memory;
 mod programme;
 mod server;
 
@@ -54,9 +55,10 @@ pub struct Cli {
     /// Memory for tables kept decoded between queries, in MB (0: read every query's
     /// tables from their files). The latest version of each table that fits in half of it
     /// is decoded on its second query (on its first for the KPIs, which read each table
-    /// many times); the least recently used leave first. Default: 1024 for `serve`, `kpi`
-    /// and `report`, 0 for the other one-shot commands, whose process ends before a
-    /// second query could find a table there.
+    /// many times); the least recently used leave first. Default: a quarter of the
+    /// machine's memory (or of its control group's limit), at least 1024, for `serve`;
+    /// 1024 for `kpi` and `report`; 0 for the other one-shot commands, whose process ends
+    /// before a second query could find a table there.
     #[arg(long, global = true, env = "SANNONG_TABLE_MEMORY")]
     pub table_memory: Option<u64>,
 
@@ -353,6 +355,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let table_memory = match cli.table_memory {
         Some(mb) => usize::try_from(mb << 20).unwrap_or(usize::MAX),
+        None if cli.serving() => {
+            memory::quarter_of_memory_or(sannong_catalog::sql::DEFAULT_TABLE_MEMORY_BYTES)
+        }
         None if cli.reads_tables_again() => sannong_catalog::sql::DEFAULT_TABLE_MEMORY_BYTES,
         None => 0,
     };

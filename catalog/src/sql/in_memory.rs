@@ -28,11 +28,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
-use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
+use super::decoded_table::DecodedTable;
 use super::delta_schema::files_provider;
 use super::to_datafusion;
 use crate::table_name::TableName;
@@ -115,10 +115,7 @@ pub(crate) async fn provider(
         .collect()
         .await?;
     let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-    let decoded = Arc::new(MemTable::try_new(
-        files.schema(),
-        spread(batches, partitions()),
-    )?);
+    let decoded = Arc::new(DecodedTable::new(files.schema(), batches, partitions()));
     cache.put(key, version, decoded.clone(), bytes, budget);
     Ok(decoded)
 }
@@ -138,16 +135,6 @@ fn stored_bytes(table: &DeltaTable) -> usize {
 /// plans its other operators.
 fn partitions() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// The batches dealt round-robin into `n` partitions, so a scan uses every core.
-fn spread(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
-    let n = n.max(1);
-    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
-    for (i, batch) in batches.into_iter().enumerate() {
-        partitions[i % n].push(batch);
-    }
-    partitions
 }
 
 fn tables() -> &'static DecodedTables {
@@ -175,7 +162,7 @@ struct State {
 #[derive(Debug)]
 struct Entry {
     version: u64,
-    table: Arc<MemTable>,
+    table: Arc<DecodedTable>,
     bytes: usize,
     last_used: u64,
 }
@@ -206,7 +193,14 @@ impl DecodedTables {
 
     /// Keeps a decoded version in place of the table's earlier one, if it fits in half
     /// the budget, making room by dropping the least recently used tables.
-    fn put(&self, key: String, version: u64, table: Arc<MemTable>, bytes: usize, budget: usize) {
+    fn put(
+        &self,
+        key: String,
+        version: u64,
+        table: Arc<DecodedTable>,
+        bytes: usize,
+        budget: usize,
+    ) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -276,7 +270,7 @@ mod tests {
     use arrow::array::Int32Array;
     use arrow::datatypes::{DataType, Field, Schema};
 
-    fn table(rows: i32) -> (Arc<MemTable>, usize) {
+    fn table(rows: i32) -> (Arc<DecodedTable>, usize) {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, false)]));
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -284,10 +278,7 @@ mod tests {
         )
         .unwrap();
         let bytes = batch.get_array_memory_size();
-        (
-            Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),
-            bytes,
-        )
+        (Arc::new(DecodedTable::new(schema, vec![batch], 1)), bytes)
     }
 
     #[test]
@@ -347,14 +338,5 @@ mod tests {
         assert_eq!(cache.usage().bytes, 0);
         cache.shrink_to(0);
         assert_eq!(cache.usage().tables, 0);
-    }
-
-    #[test]
-    fn batches_are_dealt_to_every_partition() {
-        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, false)]));
-        let batch = RecordBatch::new_empty(schema);
-        let dealt = spread(vec![batch.clone(); 5], 2);
-        assert_eq!(dealt.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 2]);
-        assert_eq!(spread(vec![batch], 0).len(), 1);
     }
 }

@@ -9,6 +9,7 @@
 //!   time travel ([`time_travel`]).
 
 mod all_counties;
+mod decoded_table;
 mod delta_schema;
 mod in_memory;
 pub mod system;

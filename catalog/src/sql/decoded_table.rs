@@ -1,0 +1,317 @@
+//! A table version decoded in memory, its rows grouped by period, so that a scan skips
+//! the periods its filters exclude — as a scan of the files skips their partitions.
+//!
+//! A period table's files each hold one `_period`, and the programme's queries almost
+//! always bound it (`_period >= '2021-01' AND _period <= '2021-12'`). Without the groups
+//! a scan of the decoded table would read every period and compare each row's period
+//! as text. A filter that reads nothing but `_period` is evaluated once per period here
+//! and is then exact: DataFusion does not evaluate it again row by row.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::compute::cast;
+use arrow::compute::kernels::partition::partition;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::DFSchema;
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::{DataSourceExec, MemorySourceConfig};
+use datafusion::error::Result;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::tables::PERIOD_COLUMN;
+
+/// The rows of one period (or of the whole table, for a table without periods).
+#[derive(Debug)]
+struct Group {
+    /// The period; `None` for a table without periods or rows without one.
+    period: Option<String>,
+    batches: Vec<RecordBatch>,
+}
+
+/// A decoded table version whose scans skip the periods their filters exclude.
+#[derive(Debug)]
+pub struct DecodedTable {
+    schema: SchemaRef,
+    /// The type of the `_period` column the rows are grouped by; `None` when they are not.
+    period_type: Option<DataType>,
+    groups: Vec<Group>,
+    /// How many partitions a scan has: one per core.
+    partitions: usize,
+}
+
+impl DecodedTable {
+    /// The table of `batches` (with `schema`), scanned in `partitions` partitions.
+    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>, partitions: usize) -> Self {
+        let period_type = schema
+            .field_with_name(PERIOD_COLUMN)
+            .ok()
+            .map(|f| f.data_type().clone())
+            .filter(is_text);
+        // A table whose periods cannot be read as text is one group, scanned whole.
+        let grouped = period_type.as_ref().and_then(|_| group_by_period(&batches));
+        let (period_type, groups) = match grouped {
+            Some(groups) => (period_type, groups),
+            None => (
+                None,
+                vec![Group {
+                    period: None,
+                    batches,
+                }],
+            ),
+        };
+        DecodedTable {
+            schema,
+            period_type,
+            groups,
+            partitions: partitions.max(1),
+        }
+    }
+
+    /// Whether `filter` reads nothing but the period, so it can be decided per group.
+    fn on_period_only(&self, filter: &Expr) -> bool {
+        let columns = filter.column_refs();
+        self.period_type.is_some()
+            && !columns.is_empty()
+            && columns.iter().all(|c| c.name == PERIOD_COLUMN)
+            && !filter.is_volatile()
+    }
+
+    /// The groups whose period passes every filter on the period.
+    fn selected(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&Group>> {
+        let on_period: Vec<Expr> = filters
+            .iter()
+            .filter(|f| self.on_period_only(f))
+            .cloned()
+            .collect();
+        let (Some(predicate), Some(period_type)) = (conjunction(on_period), &self.period_type)
+        else {
+            return Ok(self.groups.iter().collect());
+        };
+        // The groups' periods as a column of the table's own type, which the filters
+        // were planned against.
+        let periods = Arc::new(Schema::new(vec![Field::new(
+            PERIOD_COLUMN,
+            period_type.clone(),
+            true,
+        )]));
+        let text: ArrayRef = Arc::new(StringArray::from_iter(
+            self.groups.iter().map(|g| g.period.as_deref()),
+        ));
+        let batch = RecordBatch::try_new(periods.clone(), vec![cast(&text, period_type)?])?;
+        let predicate = state
+            .create_physical_expr(predicate, &DFSchema::try_from(periods.as_ref().clone())?)?;
+        let passed = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let passed = passed.as_boolean();
+        Ok(self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| passed.is_valid(*i) && passed.value(*i))
+            .map(|(_, g)| g)
+            .collect())
+    }
+}
+
+/// Whether a column of type `t` holds text (plain or dictionary-encoded, as deltalake
+/// returns partition values).
+fn is_text(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, values) => is_text(values),
+        _ => false,
+    }
+}
+
+/// The batches' rows grouped by period, in the order met; `None` if a batch's periods
+/// cannot be read as text. Each Parquet file holds one period, so a batch is nearly
+/// always one run of a single period; a batch that holds several is cut (without
+/// copying) where the period changes.
+fn group_by_period(batches: &[RecordBatch]) -> Option<Vec<Group>> {
+    let mut groups: Vec<Group> = Vec::new();
+    for batch in batches {
+        let periods = batch.column_by_name(PERIOD_COLUMN)?;
+        for run in partition(std::slice::from_ref(periods)).ok()?.ranges() {
+            let first = cast(&periods.slice(run.start, 1), &DataType::Utf8).ok()?;
+            let first = first.as_string_opt::<i32>()?;
+            let period = first.is_valid(0).then(|| first.value(0).to_owned());
+            let rows = batch.slice(run.start, run.end - run.start);
+            match groups.iter_mut().find(|g| g.period == period) {
+                Some(group) => group.batches.push(rows),
+                None => groups.push(Group {
+                    period,
+                    batches: vec![rows],
+                }),
+            }
+        }
+    }
+    Some(groups)
+}
+
+#[async_trait]
+impl TableProvider for DecodedTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.on_period_only(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        // The selected groups' batches dealt round-robin over the partitions, so a
+        // scan uses every core.
+        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); self.partitions];
+        let batches = self
+            .selected(state, filters)?
+            .into_iter()
+            .flat_map(|g| g.batches.iter().cloned());
+        for (i, batch) in batches.enumerate() {
+            partitions[i % self.partitions].push(batch);
+        }
+        let source = MemorySourceConfig::try_new(&partitions, self.schema(), projection.cloned())?
+            .with_show_sizes(state.config_options().explain.show_sizes);
+        Ok(DataSourceExec::from_data_source(source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use datafusion::prelude::SessionContext;
+
+    /// Dictionary-encoded, as deltalake returns partition values.
+    fn dictionary() -> DataType {
+        DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8))
+    }
+
+    fn batch(schema: &SchemaRef, periods: &[&str], values: &[i64]) -> RecordBatch {
+        let periods: ArrayRef = Arc::new(StringArray::from(periods.to_vec()));
+        let periods = cast(&periods, schema.field(1).data_type()).unwrap();
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(values.to_vec())), periods],
+        )
+        .unwrap()
+    }
+
+    fn table(period_type: DataType) -> DecodedTable {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new(PERIOD_COLUMN, period_type, true),
+        ]));
+        DecodedTable::new(
+            schema.clone(),
+            vec![
+                batch(&schema, &["2021-01", "2021-01"], &[1, 2]),
+                // A batch holding two periods is cut where the period changes.
+                batch(&schema, &["2021-02", "2021-03", "2021-03"], &[3, 4, 5]),
+                batch(&schema, &["2021-01"], &[6]),
+            ],
+            2,
+        )
+    }
+
+    /// The rows and the plan of `sql` over the table `t`, periods of `period_type`.
+    async fn answer(period_type: DataType, sql: &str) -> (String, String) {
+        let ctx = SessionContext::new();
+        ctx.register_table("t", Arc::new(table(period_type)))
+            .unwrap();
+        let text = |b: &[RecordBatch]| {
+            arrow::util::pretty::pretty_format_batches(b)
+                .unwrap()
+                .to_string()
+        };
+        let rows = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let explain = format!("EXPLAIN {sql}");
+        let plan = ctx.sql(&explain).await.unwrap().collect().await.unwrap();
+        (text(&rows), text(&plan))
+    }
+
+    #[test]
+    fn rows_are_grouped_by_period_in_the_order_met() {
+        for period_type in [DataType::Utf8, dictionary()] {
+            let t = table(period_type);
+            let periods: Vec<_> = t.groups.iter().map(|g| g.period.as_deref()).collect();
+            assert_eq!(periods, [Some("2021-01"), Some("2021-02"), Some("2021-03")]);
+            let rows: Vec<usize> = t
+                .groups
+                .iter()
+                .map(|g| g.batches.iter().map(RecordBatch::num_rows).sum())
+                .collect();
+            assert_eq!(rows, [3, 1, 2]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scan_reads_only_the_periods_its_filters_keep() {
+        let sql = "SELECT sum(n) AS s FROM t WHERE _period >= '2021-02' AND _period <= '2021-03'";
+        for period_type in [DataType::Utf8, dictionary()] {
+            let (rows, plan) = answer(period_type, sql).await;
+            assert!(rows.contains("| 12 |"), "{rows}");
+            // Two batches remain of four (one per period kept), and the period filter is
+            // not applied again.
+            assert!(plan.contains("partition_sizes=[1, 1]"), "{plan}");
+            assert!(!plan.contains("FilterExec"), "{plan}");
+        }
+    }
+
+    #[tokio::test]
+    async fn filters_on_other_columns_still_apply_row_by_row() {
+        for period_type in [DataType::Utf8, dictionary()] {
+            let sql = "SELECT sum(n) AS s FROM t WHERE _period = '2021-01' AND n > 1";
+            let (rows, plan) = answer(period_type.clone(), sql).await;
+            assert!(rows.contains("| 8 |"), "{rows}");
+            assert!(plan.contains("FilterExec"), "{plan}");
+            let sql = "SELECT count(*) AS c FROM t WHERE _period = '2021-01' OR n = 4";
+            let (rows, _) = answer(period_type, sql).await;
+            assert!(rows.contains("| 4 |"), "{rows}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_period_no_group_holds_leaves_no_rows() {
+        let sql = "SELECT count(*) AS c FROM t WHERE _period = '2030-01'";
+        let (rows, _) = answer(dictionary(), sql).await;
+        assert!(rows.contains("| 0 |"), "{rows}");
+        let sql = "SELECT n FROM t WHERE _period = '2030-01'";
+        let (_, plan) = answer(dictionary(), sql).await;
+        assert!(plan.contains("partition_sizes=[0, 0]"), "{plan}");
+        let (_, plan) = answer(dictionary(), "SELECT count(*) AS c FROM t").await;
+        assert!(plan.contains("partition_sizes=[2, 2]"), "{plan}");
+    }
+
+    #[test]
+    fn periods_that_are_not_text_leave_one_group_and_no_pruning() {
+        let t = table(DataType::Float64);
+        assert_eq!(t.groups.len(), 1);
+        assert!(t.period_type.is_none());
+    }
+}

@@ -36,8 +36,12 @@ pub struct DeltaSchemaProvider {
     keep: KeepWhen,
     /// Each table's provider once loaded; the first query to ask loads it, the others
     /// wait for that load.
-    loaded: Mutex<HashMap<String, Arc<OnceCell<Option<Arc<dyn TableProvider>>>>>>,
+    loaded: Mutex<HashMap<String, Arc<LoadOnce>>>,
 }
+
+/// A table's provider, loaded by the first query to ask; `None` when the table did not
+/// exist yet at the moment read.
+type LoadOnce = OnceCell<Option<Arc<dyn TableProvider>>>;
 
 impl DeltaSchemaProvider {
     /// A schema with the given tables and their latest versions (as listed from storage),

@@ -1,17 +1,25 @@
 //! Tables kept decoded in memory: later queries scan memory (the first already, in a
 //! session that reads its tables many times), and every commit is seen.
 
-use sannong_catalog::TableName;
+use std::sync::Arc;
+
 use sannong_catalog::sql::{KeepWhen, table_memory_use};
+use sannong_catalog::{Catalog, TableName};
 
 use crate::support::{commit_period, pretty, scalar, session, session_keeping, sql, temp_catalog};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_table_read_again_is_scanned_from_memory_and_a_commit_is_seen_at_once() {
-    let (_dir, catalog) = temp_catalog().await;
+/// A catalog whose `logistics.parcels` holds January (3 rows) and February (2 rows).
+async fn january_and_february() -> (tempfile::TempDir, Arc<Catalog>, TableName) {
+    let (dir, catalog) = temp_catalog().await;
     let t = "logistics.parcels".parse::<TableName>().unwrap();
     commit_period(&catalog, &t, "2021-01", ("jan", 3), "S1").await;
     commit_period(&catalog, &t, "2021-02", ("feb", 2), "S2").await;
+    (dir, catalog, t)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_read_again_is_scanned_from_memory_and_a_commit_is_seen_at_once() {
+    let (_dir, catalog, t) = january_and_february().await;
     let before = table_memory_use();
     // The first read of a version reads its files; the second decodes and keeps it.
     let plan = pretty(&sql(&catalog, "EXPLAIN SELECT id FROM logistics.parcels").await);
@@ -62,10 +70,7 @@ async fn a_table_read_again_is_scanned_from_memory_and_a_commit_is_seen_at_once(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_that_reads_its_tables_many_times_decodes_them_at_the_first_read() {
-    let (_dir, catalog) = temp_catalog().await;
-    let t = "logistics.parcels".parse::<TableName>().unwrap();
-    commit_period(&catalog, &t, "2021-01", ("jan", 3), "S1").await;
-    commit_period(&catalog, &t, "2021-02", ("feb", 2), "S2").await;
+    let (_dir, catalog, t) = january_and_february().await;
     let query = "EXPLAIN SELECT id FROM logistics.parcels";
     let explain = |ctx: datafusion::prelude::SessionContext| async move {
         pretty(&ctx.sql(query).await.unwrap().collect().await.unwrap())

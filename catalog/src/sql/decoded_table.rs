@@ -37,45 +37,46 @@ struct Group {
 #[derive(Debug)]
 pub struct DecodedTable {
     schema: SchemaRef,
-    /// The type of the `_period` column the rows are grouped by; `None` when they are not.
-    period_type: Option<DataType>,
     groups: Vec<Group>,
-    /// How many partitions a scan has: one per core.
-    partitions: usize,
+    /// The groups' periods, one row per group, as a `_period` column of the table's own
+    /// type (which filters are planned against); `None` when the rows are not grouped.
+    periods: Option<RecordBatch>,
 }
 
 impl DecodedTable {
-    /// The table of `batches` (with `schema`), scanned in `partitions` partitions.
-    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>, partitions: usize) -> Self {
-        let period_type = schema
+    /// The table of `batches` (with `schema`).
+    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        let grouped = schema
             .field_with_name(PERIOD_COLUMN)
             .ok()
-            .map(|f| f.data_type().clone())
-            .filter(is_text);
+            .filter(|f| is_text(f.data_type()))
+            .and_then(|field| {
+                let groups = group_by_period(&batches)?;
+                let periods = periods_of(&groups, field).ok()?;
+                Some((groups, periods))
+            });
         // A table whose periods cannot be read as text is one group, scanned whole.
-        let grouped = period_type.as_ref().and_then(|_| group_by_period(&batches));
-        let (period_type, groups) = match grouped {
-            Some(groups) => (period_type, groups),
-            None => (
-                None,
-                vec![Group {
+        let (groups, periods) = match grouped {
+            Some((groups, periods)) => (groups, Some(periods)),
+            None => {
+                let whole = Group {
                     period: None,
                     batches,
-                }],
-            ),
+                };
+                (vec![whole], None)
+            }
         };
         DecodedTable {
             schema,
-            period_type,
             groups,
-            partitions: partitions.max(1),
+            periods,
         }
     }
 
     /// Whether `filter` reads nothing but the period, so it can be decided per group.
     fn on_period_only(&self, filter: &Expr) -> bool {
         let columns = filter.column_refs();
-        self.period_type.is_some()
+        self.periods.is_some()
             && !columns.is_empty()
             && columns.iter().all(|c| c.name == PERIOD_COLUMN)
             && !filter.is_volatile()
@@ -88,24 +89,14 @@ impl DecodedTable {
             .filter(|f| self.on_period_only(f))
             .cloned()
             .collect();
-        let (Some(predicate), Some(period_type)) = (conjunction(on_period), &self.period_type)
-        else {
+        let (Some(predicate), Some(periods)) = (conjunction(on_period), &self.periods) else {
             return Ok(self.groups.iter().collect());
         };
-        // The groups' periods as a column of the table's own type, which the filters
-        // were planned against.
-        let periods = Arc::new(Schema::new(vec![Field::new(
-            PERIOD_COLUMN,
-            period_type.clone(),
-            true,
-        )]));
-        let text: ArrayRef = Arc::new(StringArray::from_iter(
-            self.groups.iter().map(|g| g.period.as_deref()),
-        ));
-        let batch = RecordBatch::try_new(periods.clone(), vec![cast(&text, period_type)?])?;
-        let predicate = state
-            .create_physical_expr(predicate, &DFSchema::try_from(periods.as_ref().clone())?)?;
-        let passed = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let schema = DFSchema::try_from(periods.schema().as_ref().clone())?;
+        let predicate = state.create_physical_expr(predicate, &schema)?;
+        let passed = predicate
+            .evaluate(periods)?
+            .into_array(periods.num_rows())?;
         let passed = passed.as_boolean();
         Ok(self
             .groups
@@ -115,6 +106,18 @@ impl DecodedTable {
             .map(|(_, g)| g)
             .collect())
     }
+}
+
+/// The groups' periods as a one-column batch of `field`'s type, one row per group.
+fn periods_of(groups: &[Group], field: &Field) -> Result<RecordBatch> {
+    let text: ArrayRef = Arc::new(StringArray::from_iter(
+        groups.iter().map(|g| g.period.as_deref()),
+    ));
+    let schema = Arc::new(Schema::new(vec![field.clone().with_nullable(true)]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![cast(&text, field.data_type())?],
+    )?)
 }
 
 /// Whether a column of type `t` holds text (plain or dictionary-encoded, as deltalake
@@ -185,15 +188,16 @@ impl TableProvider for DecodedTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        // The selected groups' batches dealt round-robin over the partitions, so a
-        // scan uses every core.
-        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); self.partitions];
+        // The selected groups' batches dealt round-robin over the session's partitions,
+        // so a scan uses every core.
+        let n = state.config_options().execution.target_partitions.max(1);
+        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
         let batches = self
             .selected(state, filters)?
             .into_iter()
             .flat_map(|g| g.batches.iter().cloned());
         for (i, batch) in batches.enumerate() {
-            partitions[i % self.partitions].push(batch);
+            partitions[i % n].push(batch);
         }
         let source = MemorySourceConfig::try_new(&partitions, self.schema(), projection.cloned())?
             .with_show_sizes(state.config_options().explain.show_sizes);
@@ -205,7 +209,7 @@ impl TableProvider for DecodedTable {
 mod tests {
     use super::*;
     use arrow::array::Int64Array;
-    use datafusion::prelude::SessionContext;
+    use datafusion::prelude::{SessionConfig, SessionContext};
 
     /// Dictionary-encoded, as deltalake returns partition values.
     fn dictionary() -> DataType {
@@ -235,13 +239,12 @@ mod tests {
                 batch(&schema, &["2021-02", "2021-03", "2021-03"], &[3, 4, 5]),
                 batch(&schema, &["2021-01"], &[6]),
             ],
-            2,
         )
     }
 
     /// The rows and the plan of `sql` over the table `t`, periods of `period_type`.
     async fn answer(period_type: DataType, sql: &str) -> (String, String) {
-        let ctx = SessionContext::new();
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
         ctx.register_table("t", Arc::new(table(period_type)))
             .unwrap();
         let text = |b: &[RecordBatch]| {
@@ -312,6 +315,6 @@ mod tests {
     fn periods_that_are_not_text_leave_one_group_and_no_pruning() {
         let t = table(DataType::Float64);
         assert_eq!(t.groups.len(), 1);
-        assert!(t.period_type.is_none());
+        assert!(t.periods.is_none());
     }
 }

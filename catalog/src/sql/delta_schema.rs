@@ -4,20 +4,20 @@
 //! listed when the session opened, so its log is not listed again — or the one current
 //! at a moment, for reproducing an earlier state) and builds its provider — the latest
 //! version's decoded arrays kept in memory when they fit ([`in_memory`]), otherwise
-//! deltalake's provider over its files; later references in the same session reuse it, so one query never
-//! mixes two versions of a table, and queries of one session asking for a table at the
-//! same moment (the scorecard plans its KPIs at once) wait for one load instead of each
-//! loading it. A table that did not exist yet at that moment is not found.
+//! deltalake's provider over its files; later references in the same session reuse it,
+//! so one query never mixes two versions of a table, and queries of one session asking
+//! for a table at the same moment (the scorecard plans its KPIs at once) wait for one
+//! load instead of each loading it. A table that did not exist yet at that moment is not
+//! found.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
-use tokio::sync::OnceCell;
 
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use deltalake::DeltaTable;
+use tokio::sync::OnceCell;
 
 use super::in_memory::{self, KeepWhen};
 use super::to_datafusion;
@@ -62,9 +62,7 @@ impl DeltaSchemaProvider {
             loaded: Mutex::new(HashMap::new()),
         }
     }
-}
 
-impl DeltaSchemaProvider {
     /// The provider of table `name` (listed at version `listed`) as this schema reads it;
     /// `None` when it did not exist yet at the moment read.
     async fn load(&self, name: &str, listed: u64) -> Result<Option<Arc<dyn TableProvider>>> {

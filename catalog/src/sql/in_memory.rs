@@ -115,7 +115,7 @@ pub(crate) async fn provider(
         .collect()
         .await?;
     let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-    let decoded = Arc::new(DecodedTable::new(files.schema(), batches, partitions()));
+    let decoded = Arc::new(DecodedTable::new(files.schema(), batches));
     cache.put(key, version, decoded.clone(), bytes, budget);
     Ok(decoded)
 }
@@ -129,12 +129,6 @@ fn stored_bytes(table: &DeltaTable) -> usize {
             .map(|file| usize::try_from(file.size()).unwrap_or(usize::MAX))
             .fold(0usize, usize::saturating_add)
     })
-}
-
-/// How many partitions a scan of a decoded table has: one per core, as DataFusion
-/// plans its other operators.
-fn partitions() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn tables() -> &'static DecodedTables {
@@ -278,7 +272,7 @@ mod tests {
         )
         .unwrap();
         let bytes = batch.get_array_memory_size();
-        (Arc::new(DecodedTable::new(schema, vec![batch], 1)), bytes)
+        (Arc::new(DecodedTable::new(schema, vec![batch])), bytes)
     }
 
     #[test]

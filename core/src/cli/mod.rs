@@ -97,13 +97,17 @@ impl Cli {
         matches!(self.command, Command::Serve(_))
     }
 
-    /// Whether the command reads its tables more than once, so that keeping them decoded
-    /// in memory pays: the server, and the KPIs (which reference each table many times).
-    pub fn reads_tables_again(&self) -> bool {
-        matches!(
-            self.command,
-            Command::Serve(_) | Command::Kpi(_) | Command::Report(_)
-        )
+    /// Bytes of tables kept decoded in memory (see `--table-memory`): a share of the
+    /// machine's memory for the server, 1 GiB for the KPIs (which reference each table
+    /// many times), none for the other one-shot commands.
+    pub fn table_memory_bytes(&self) -> usize {
+        use sannong_catalog::sql::DEFAULT_TABLE_MEMORY_BYTES;
+        match (self.table_memory, &self.command) {
+            (Some(mb), _) => usize::try_from(mb << 20).unwrap_or(usize::MAX),
+            (None, Command::Serve(_)) => memory::quarter_of_memory_or(DEFAULT_TABLE_MEMORY_BYTES),
+            (None, Command::Kpi(_) | Command::Report(_)) => DEFAULT_TABLE_MEMORY_BYTES,
+            (None, _) => 0,
+        }
     }
 }
 
@@ -353,15 +357,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_secs(cli.query_timeout.max(1)),
         memory_bytes: usize::try_from(cli.query_memory.max(16) << 20).unwrap_or(usize::MAX),
     };
-    let table_memory = match cli.table_memory {
-        Some(mb) => usize::try_from(mb << 20).unwrap_or(usize::MAX),
-        None if cli.serving() => {
-            memory::quarter_of_memory_or(sannong_catalog::sql::DEFAULT_TABLE_MEMORY_BYTES)
-        }
-        None if cli.reads_tables_again() => sannong_catalog::sql::DEFAULT_TABLE_MEMORY_BYTES,
-        None => 0,
-    };
-    sannong_catalog::sql::set_table_memory_budget(table_memory);
+    sannong_catalog::sql::set_table_memory_budget(cli.table_memory_bytes());
     if let Command::Plugin(PluginCommand::Build { dir }) = &cli.command {
         let component = build_plugin(dir)?;
         println!("{}", component.display());

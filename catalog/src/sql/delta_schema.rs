@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
 use deltalake::DeltaTable;
 use tokio::sync::OnceCell;
 
@@ -94,12 +96,24 @@ pub(crate) async fn delta_provider(
 }
 
 /// deltalake's provider, which reads the table's Parquet files at each scan.
+///
+/// Its filters skip whole files (by partition value and column statistics) but are not
+/// evaluated inside the Parquet decoder: deltalake would otherwise decode each filter's
+/// columns first, then the other columns row range by row range. The programme's filters
+/// (a year of timestamps, one direction of parcels) keep most rows of the files they do
+/// not skip, and there that costs twice a plain decode followed by one vectorised filter
+/// (the scorecard at scale 100: 1.2 s against 0.7 s).
 pub(crate) async fn files_provider(
     name: &TableName,
     table: DeltaTable,
 ) -> Result<Arc<dyn TableProvider>> {
+    let mut config = SessionConfig::new();
+    config.options_mut().execution.parquet.pushdown_filters = false;
     table
         .table_provider()
+        .with_session(Arc::new(
+            SessionStateBuilder::new().with_config(config).build(),
+        ))
         .await
         .map_err(|e| DataFusionError::Execution(format!("cannot read {name}: {e}")))
 }

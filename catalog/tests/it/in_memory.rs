@@ -97,3 +97,34 @@ async fn a_session_that_reads_its_tables_many_times_decodes_them_at_the_first_re
     );
     assert!(rows.contains("| 6 |"), "{rows}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_on_columns_read_from_files_skip_files_but_are_not_evaluated_inside_the_decoder() {
+    let (_dir, catalog, _t) = january_and_february().await;
+    // A first read (an ordinary session) reads the files.
+    let query = "SELECT id FROM logistics.parcels WHERE id >= 'feb1'";
+    let plan = pretty(&sql(&catalog, &format!("EXPLAIN ANALYZE {query}")).await);
+    let line = |operator: &str| {
+        plan.lines()
+            .find(|line| line.contains(operator))
+            .unwrap_or_else(|| panic!("no {operator} in {plan}"))
+            .to_owned()
+    };
+    let decoded = line("DataSourceExec");
+    assert!(
+        decoded.contains("output_rows=5,") && decoded.contains("pushdown_rows_pruned=0,"),
+        "the Parquet decoder returns every row of the files it reads: {decoded}"
+    );
+    assert!(
+        line("FilterExec").contains("output_rows=4,"),
+        "the filter after the scan keeps the rows asked for: {plan}"
+    );
+    assert_eq!(
+        scalar(
+            &catalog,
+            "SELECT count(*) FROM logistics.parcels WHERE id >= 'feb1'"
+        )
+        .await,
+        "4"
+    );
+}

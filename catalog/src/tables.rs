@@ -12,11 +12,13 @@
 //! (`_delta_log/` and Parquet files).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
+use deltalake::datafusion::execution::object_store::ObjectStoreUrl;
 use deltalake::datafusion::prelude::{col, lit};
 use deltalake::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake::operations::write::SchemaMode;
@@ -95,6 +97,9 @@ pub struct Catalog {
     root_path: Path,
     /// Set when the object store was supplied by the caller (tests inject faults this way).
     custom_store: bool,
+    /// Where SQL sessions find `root_store`: a name of this catalog's own, so that
+    /// catalogs over different stores never share one.
+    store_url: ObjectStoreUrl,
     commits: CommitCache,
     snapshots: SnapshotCache,
 }
@@ -117,6 +122,7 @@ impl Catalog {
             root_store: log_store.root_object_store(None),
             location,
             custom_store: false,
+            store_url: own_store_url(),
             commits: CommitCache::default(),
             snapshots: SnapshotCache::default(),
         };
@@ -135,6 +141,7 @@ impl Catalog {
             root_store,
             location,
             custom_store: true,
+            store_url: own_store_url(),
             commits: CommitCache::default(),
             snapshots: SnapshotCache::default(),
         }
@@ -148,6 +155,19 @@ impl Catalog {
     /// The object store holding the data root, and the root's path in it.
     pub fn root_store(&self) -> (&Arc<dyn ObjectStore>, &Path) {
         (&self.root_store, &self.root_path)
+    }
+
+    /// Where a table's data files are: the store (and the name SQL sessions find it by)
+    /// and the table's directory in it.
+    pub(crate) fn table_files(
+        &self,
+        name: &TableName,
+    ) -> (ObjectStoreUrl, Arc<dyn ObjectStore>, Path) {
+        (
+            self.store_url.clone(),
+            self.root_store.clone(),
+            self.table_path(name),
+        )
     }
 
     /// One cheap request that fails quickly and clearly when the store is unreachable.
@@ -514,6 +534,14 @@ const TABLE_PROPERTIES: &[(&str, &str)] = &[
     ("delta.logRetentionDuration", "interval 3650 days"),
     ("delta.deletedFileRetentionDuration", "interval 3650 days"),
 ];
+
+/// A store name no other catalog of the process has.
+fn own_store_url() -> ObjectStoreUrl {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    ObjectStoreUrl::parse(format!("sannong-catalog://{n}"))
+        .expect("a scheme and a number make a URL")
+}
 
 fn register_object_store_schemes() {
     static ONCE: std::sync::Once = std::sync::Once::new();

@@ -1,28 +1,26 @@
 //! A table version decoded in memory, its rows grouped by period, so that a scan skips
-//! the periods its filters exclude — as a scan of the files skips their partitions.
+//! the periods its filters exclude — as a scan of the files skips their files.
 //!
 //! A period table's files each hold one `_period`, and the programme's queries almost
-//! always bound it (`_period >= '2021-01' AND _period <= '2021-12'`). Without the groups
-//! a scan of the decoded table would read every period and compare each row's period
-//! as text. A filter that reads nothing but `_period` is evaluated once per period here
-//! and is then exact: DataFusion does not evaluate it again row by row.
+//! always bound it. Without the groups a scan of the decoded table would read every
+//! period and compare each row's period as text; with them, a filter on the period alone
+//! is decided once per group ([`PeriodFilter`]).
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::compute::kernels::partition::partition;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::DFSchema;
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::{DataSourceExec, MemorySourceConfig};
 use datafusion::error::Result;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::period_filter::{self, PeriodFilter};
 use crate::tables::PERIOD_COLUMN;
 
 /// The rows of one period (or of the whole table, for a table without periods).
@@ -38,9 +36,8 @@ struct Group {
 pub struct DecodedTable {
     schema: SchemaRef,
     groups: Vec<Group>,
-    /// The groups' periods, one row per group, as a `_period` column of the table's own
-    /// type (which filters are planned against); `None` when the rows are not grouped.
-    periods: Option<RecordBatch>,
+    /// The groups' periods; `None` when the rows are not grouped.
+    periods: Option<PeriodFilter>,
 }
 
 impl DecodedTable {
@@ -49,10 +46,10 @@ impl DecodedTable {
         let grouped = schema
             .field_with_name(PERIOD_COLUMN)
             .ok()
-            .filter(|f| is_text(f.data_type()))
+            .filter(|f| period_filter::is_text(f.data_type()))
             .and_then(|field| {
                 let groups = group_by_period(&batches)?;
-                let periods = periods_of(&groups, field).ok()?;
+                let periods = PeriodFilter::new(groups.iter().map(|g| g.period.as_deref()), field)?;
                 Some((groups, periods))
             });
         // A table whose periods cannot be read as text is one group, scanned whole.
@@ -73,60 +70,18 @@ impl DecodedTable {
         }
     }
 
-    /// Whether `filter` reads nothing but the period, so it can be decided per group.
-    fn on_period_only(&self, filter: &Expr) -> bool {
-        let columns = filter.column_refs();
-        self.periods.is_some()
-            && !columns.is_empty()
-            && columns.iter().all(|c| c.name == PERIOD_COLUMN)
-            && !filter.is_volatile()
-    }
-
     /// The groups whose period passes every filter on the period.
     fn selected(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&Group>> {
-        let on_period: Vec<Expr> = filters
-            .iter()
-            .filter(|f| self.on_period_only(f))
-            .cloned()
-            .collect();
-        let (Some(predicate), Some(periods)) = (conjunction(on_period), &self.periods) else {
+        let Some(periods) = &self.periods else {
             return Ok(self.groups.iter().collect());
         };
-        let schema = DFSchema::try_from(periods.schema().as_ref().clone())?;
-        let predicate = state.create_physical_expr(predicate, &schema)?;
-        let passed = predicate
-            .evaluate(periods)?
-            .into_array(periods.num_rows())?;
-        let passed = passed.as_boolean();
+        let kept = periods.kept(state, filters)?;
         Ok(self
             .groups
             .iter()
-            .enumerate()
-            .filter(|(i, _)| passed.is_valid(*i) && passed.value(*i))
-            .map(|(_, g)| g)
+            .zip(kept)
+            .filter_map(|(group, kept)| kept.then_some(group))
             .collect())
-    }
-}
-
-/// The groups' periods as a one-column batch of `field`'s type, one row per group.
-fn periods_of(groups: &[Group], field: &Field) -> Result<RecordBatch> {
-    let text: ArrayRef = Arc::new(StringArray::from_iter(
-        groups.iter().map(|g| g.period.as_deref()),
-    ));
-    let schema = Arc::new(Schema::new(vec![field.clone().with_nullable(true)]));
-    Ok(RecordBatch::try_new(
-        schema,
-        vec![cast(&text, field.data_type())?],
-    )?)
-}
-
-/// Whether a column of type `t` holds text (plain or dictionary-encoded, as deltalake
-/// returns partition values).
-fn is_text(t: &DataType) -> bool {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, values) => is_text(values),
-        _ => false,
     }
 }
 
@@ -169,16 +124,7 @@ impl TableProvider for DecodedTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if self.on_period_only(f) {
-                    TableProviderFilterPushDown::Exact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
-            .collect())
+        Ok(period_filter::pushdown(self.periods.as_ref(), filters))
     }
 
     async fn scan(
@@ -208,7 +154,8 @@ impl TableProvider for DecodedTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::Int64Array;
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
     use datafusion::prelude::{SessionConfig, SessionContext};
 
     /// Dictionary-encoded, as deltalake returns partition values.

@@ -103,7 +103,7 @@ pub(crate) async fn provider(
         .map_err(to_datafusion)?;
     let budget = BUDGET.load(Ordering::Relaxed);
     let stored = stored_bytes(&table);
-    let files = files_provider(name, table).await?;
+    let files = files_provider(catalog, name, table).await?;
     if budget == 0
         || stored.saturating_mul(DECODED_PER_STORED_BYTE) > budget / 2
         || (cache.first_read(&key, version) && keep == KeepWhen::ReadAgain)

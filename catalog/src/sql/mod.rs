@@ -12,6 +12,8 @@ mod all_counties;
 mod decoded_table;
 mod delta_schema;
 mod in_memory;
+mod parquet_files;
+mod period_filter;
 pub mod system;
 mod time_travel;
 

@@ -5,6 +5,7 @@
 mod audit;
 mod concurrency;
 mod faults;
+mod files;
 mod in_memory;
 mod sessions;
 mod support;

@@ -57,8 +57,10 @@ pub struct Cli {
     /// is decoded on its second query (on its first for the KPIs, which read each table
     /// many times); the least recently used leave first. Default: a quarter of the
     /// machine's memory (or of its control group's limit), at least 1024, for `serve`;
-    /// 1024 for `kpi` and `report`; 0 for the other one-shot commands, whose process ends
-    /// before a second query could find a table there.
+    /// 0 for the one-shot commands, whose process ends before a later query could find a
+    /// table there (even `kpi`, which reads each table many times: reading only the
+    /// columns and periods each KPI needs from the files costs less than decoding every
+    /// table whole once).
     #[arg(long, global = true, env = "SANNONG_TABLE_MEMORY")]
     pub table_memory: Option<u64>,
 
@@ -98,14 +100,12 @@ impl Cli {
     }
 
     /// Bytes of tables kept decoded in memory (see `--table-memory`): a share of the
-    /// machine's memory for the server, 1 GiB for the KPIs (which reference each table
-    /// many times), none for the other one-shot commands.
+    /// machine's memory for the server, none for the one-shot commands.
     pub fn table_memory_bytes(&self) -> usize {
         use sannong_catalog::sql::DEFAULT_TABLE_MEMORY_BYTES;
         match (self.table_memory, &self.command) {
             (Some(mb), _) => usize::try_from(mb << 20).unwrap_or(usize::MAX),
             (None, Command::Serve(_)) => memory::quarter_of_memory_or(DEFAULT_TABLE_MEMORY_BYTES),
-            (None, Command::Kpi(_) | Command::Report(_)) => DEFAULT_TABLE_MEMORY_BYTES,
             (None, _) => 0,
         }
     }

@@ -1,0 +1,251 @@
+//! A Delta table version scanned straight from its Parquet files.
+//!
+//! The version's log names its files, their sizes and their periods. This provider hands
+//! those files to DataFusion's own Parquet scan — as a listing table would, but only the
+//! files of this version — and leaves out, before the scan, the files of periods a
+//! query's filters exclude ([`PeriodFilter`]). deltalake's provider does the same work
+//! less directly: every scan replays the version's file list through the Delta kernel
+//! and rebuilds each batch through it, appending the partition value row by row, which
+//! cost a quarter of the scorecard's time over large tables.
+//!
+//! Only versions whose files are plain Parquet are read this way: a table using deletion
+//! vectors or column mapping (sannong writes neither) is read through deltalake's
+//! provider ([`ParquetFilesTable::of`] says which).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::Result;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use deltalake::DeltaTable;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore};
+
+use super::period_filter::{self, PeriodFilter};
+use crate::tables::PERIOD_COLUMN;
+
+/// Reader features of a Delta table under which its data files are plain Parquet whose
+/// rows are all live and whose columns carry their logical names.
+const PLAIN_PARQUET_READER_FEATURES: [&str; 3] =
+    ["timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"];
+
+/// One data file of the version.
+#[derive(Debug, Clone)]
+struct DataFile {
+    meta: ObjectMeta,
+    /// The file's partition value, of the table's `_period` type.
+    period: Option<ScalarValue>,
+}
+
+/// A table version whose scans read its Parquet files with DataFusion's Parquet scan.
+#[derive(Debug)]
+pub(crate) struct ParquetFilesTable {
+    /// The table's columns as deltalake's provider gives them (text as views, the period
+    /// dictionary-encoded), the period last.
+    schema: SchemaRef,
+    /// The columns stored in the files (all but the period).
+    file_schema: SchemaRef,
+    /// The period column, for a table partitioned by period.
+    period_field: Option<FieldRef>,
+    files: Vec<DataFile>,
+    /// The files' periods, when the table is partitioned by period.
+    periods: Option<PeriodFilter>,
+    /// Where the session finds the store holding the files.
+    store_url: ObjectStoreUrl,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl ParquetFilesTable {
+    /// The version of `table` (whose files live under `table_dir` in `store`, which
+    /// sessions find at `store_url`) with the columns of `schema` (deltalake's provider's),
+    /// or `None` when its files are not plain Parquet or its columns are not laid out as
+    /// a partitioned Parquet scan returns them.
+    pub(crate) fn of(
+        table: &DeltaTable,
+        schema: SchemaRef,
+        store_url: ObjectStoreUrl,
+        store: Arc<dyn ObjectStore>,
+        table_dir: &Path,
+    ) -> Option<Self> {
+        let state = table.snapshot().ok()?;
+        if !files_are_plain_parquet(state.snapshot().protocol()) {
+            return None;
+        }
+        let partitions: Vec<String> = state.snapshot().metadata().partition_columns().to_vec();
+        let period_field = match partitions.as_slice() {
+            [] => None,
+            [period] if period == PERIOD_COLUMN => {
+                let last = schema.fields().last()?;
+                if last.name() != PERIOD_COLUMN {
+                    return None;
+                }
+                Some(last.clone())
+            }
+            _ => return None,
+        };
+        let stored = schema.fields().len() - usize::from(period_field.is_some());
+        let file_schema = Arc::new(Schema::new(schema.fields()[..stored].to_vec()));
+        let mut files = Vec::new();
+        for file in state.log_data().iter() {
+            if file.deletion_vector_descriptor().is_some() {
+                return None;
+            }
+            let period = match &period_field {
+                Some(field) => {
+                    let value = file.partition_values_map().remove(PERIOD_COLUMN).flatten();
+                    Some(ScalarValue::Utf8(value).cast_to(field.data_type()).ok()?)
+                }
+                None => None,
+            };
+            let location = file
+                .object_store_path()
+                .parts()
+                .fold(table_dir.clone(), |path, part| path.join(part));
+            let meta = ObjectMeta {
+                location,
+                last_modified: DateTime::from_timestamp_millis(file.modification_time())
+                    .unwrap_or_default(),
+                size: u64::try_from(file.size()).ok()?,
+                e_tag: None,
+                version: None,
+            };
+            files.push(DataFile { meta, period });
+        }
+        let periods = match &period_field {
+            Some(field) => {
+                let text: Vec<Option<String>> = files
+                    .iter()
+                    .map(|f| period_text(f.period.as_ref()))
+                    .collect();
+                Some(PeriodFilter::new(text.iter().map(Option::as_deref), field)?)
+            }
+            None => None,
+        };
+        Some(ParquetFilesTable {
+            schema,
+            file_schema,
+            period_field,
+            files,
+            periods,
+            store_url,
+            store,
+        })
+    }
+
+    /// The files whose period passes every filter on the period.
+    fn selected(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<PartitionedFile>> {
+        let kept = match &self.periods {
+            Some(periods) => periods.kept(state, filters)?,
+            None => vec![true; self.files.len()],
+        };
+        Ok(self
+            .files
+            .iter()
+            .zip(kept)
+            .filter(|(_, kept)| *kept)
+            .map(|(file, _)| {
+                let partitioned = PartitionedFile::new_from_meta(file.meta.clone());
+                match &file.period {
+                    Some(period) => partitioned.with_partition_values(vec![period.clone()]),
+                    None => partitioned,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Whether a table under `protocol` has data files that are plain Parquet: no deletion
+/// vectors, no column mapping, nothing else a reader must apply.
+fn files_are_plain_parquet(protocol: &deltalake::kernel::Protocol) -> bool {
+    let Ok(protocol) = serde_json::to_value(protocol) else {
+        return false;
+    };
+    let allowed: HashSet<&str> = PLAIN_PARQUET_READER_FEATURES.into();
+    match protocol["minReaderVersion"].as_u64() {
+        Some(1) => true,
+        Some(3) => protocol["readerFeatures"]
+            .as_array()
+            .is_some_and(|features| {
+                features
+                    .iter()
+                    .all(|f| f.as_str().is_some_and(|f| allowed.contains(f)))
+            }),
+        _ => false,
+    }
+}
+
+/// A period value as text.
+fn period_text(period: Option<&ScalarValue>) -> Option<String> {
+    let text = period?
+        .cast_to(&datafusion::arrow::datatypes::DataType::Utf8)
+        .ok()?;
+    match text {
+        ScalarValue::Utf8(value) => value,
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl TableProvider for ParquetFilesTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(period_filter::pushdown(self.periods.as_ref(), filters))
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let files = self.selected(state, filters)?;
+        if files.is_empty() {
+            let schema = match projection {
+                Some(columns) => Arc::new(self.schema.project(columns)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let url: &url::Url = self.store_url.as_ref();
+        state
+            .runtime_env()
+            .register_object_store(url, self.store.clone());
+        let table_schema = TableSchema::builder(self.file_schema.clone())
+            .with_table_partition_cols(self.period_field.iter().cloned().collect::<Vec<_>>())
+            .build();
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let partitions = state.config_options().execution.target_partitions.max(1);
+        let config =
+            FileScanConfigBuilder::new(self.store_url.clone(), format.file_source(table_schema))
+                .with_file_groups(FileGroup::new(files).split_files(partitions))
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+        format.create_physical_plan(state, config).await
+    }
+}

@@ -1,0 +1,125 @@
+//! Tables read from their Parquet files: only the files of the version read, only the
+//! periods a query keeps, every column as the table's latest schema has it.
+
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use sannong_catalog::{CommitMode, TableName};
+
+use crate::support::{batch, commit_period, pretty, schema, sql, submission, temp_catalog};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scan_opens_only_the_files_of_the_periods_its_filters_keep() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = "logistics.parcels".parse::<TableName>().unwrap();
+    for (month, rows) in [("2021-01", 3), ("2021-02", 2), ("2021-03", 4)] {
+        commit_period(&catalog, &t, month, (month, rows), "S1").await;
+    }
+    let query = "SELECT count(*) AS n, min(id) AS first FROM logistics.parcels \
+                 WHERE _period >= '2021-02' AND _period <= '2021-03' AND amount >= 1";
+    let plan = pretty(&sql(&catalog, &format!("EXPLAIN {query}")).await);
+    assert!(
+        !plan.contains("DeltaScan"),
+        "DataFusion's own Parquet scan: {plan}"
+    );
+    assert!(
+        plan.contains("_period=2021-02") && plan.contains("_period=2021-03"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("_period=2021-01"),
+        "January is not opened: {plan}"
+    );
+    let filter = plan
+        .lines()
+        .find(|line| line.contains("FilterExec"))
+        .unwrap_or_else(|| panic!("the amount is filtered after the scan: {plan}"));
+    assert!(
+        !filter.contains("_period"),
+        "the period is not compared row by row: {filter}"
+    );
+    let rows = pretty(&sql(&catalog, query).await);
+    assert!(rows.contains("| 4 | 2021-021 |"), "{rows}");
+
+    // A corrected February replaces the old file: the old file is no longer read.
+    commit_period(&catalog, &t, "2021-02", ("fixed", 1), "S2").await;
+    let rows = pretty(
+        &sql(
+            &catalog,
+            "SELECT _period, count(*) AS n, min(id) AS first, min(_submission_id) AS s \
+             FROM logistics.parcels GROUP BY _period ORDER BY _period",
+        )
+        .await,
+    );
+    assert!(rows.contains("| 2021-01 | 3 | 2021-010 | S1 |"), "{rows}");
+    assert!(rows.contains("| 2021-02 | 1 | fixed0   | S2 |"), "{rows}");
+    assert!(rows.contains("| 2021-03 | 4 | 2021-030 | S1 |"), "{rows}");
+    let none = pretty(
+        &sql(
+            &catalog,
+            "SELECT count(*) AS n FROM logistics.parcels WHERE _period = '2030-01'",
+        )
+        .await,
+    );
+    assert!(none.contains("| 0 |"), "{none}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_column_added_later_reads_as_null_in_older_files() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = "training.sessions".parse::<TableName>().unwrap();
+    commit_period(&catalog, &t, "2021-01", ("old", 2), "S1").await;
+    let mut fields = schema().fields().to_vec();
+    fields.push(Arc::new(Field::new("hours", DataType::Float64, true)));
+    let wider = Arc::new(Schema::new(fields));
+    let rows = batch("new", 1);
+    let mut columns = rows.columns().to_vec();
+    columns.push(Arc::new(Float64Array::from(vec![2.5])));
+    catalog
+        .commit(
+            &t,
+            wider.clone(),
+            vec![RecordBatch::try_new(wider, columns).unwrap()],
+            CommitMode::Period("2021-02".parse().unwrap()),
+            &submission("S2"),
+        )
+        .await
+        .unwrap();
+    let rows = pretty(
+        &sql(
+            &catalog,
+            "SELECT id, hours, _period FROM training.sessions ORDER BY id",
+        )
+        .await,
+    );
+    assert!(rows.contains("| new0 | 2.5   | 2021-02 |"), "{rows}");
+    assert!(rows.contains("| old0 |       | 2021-01 |"), "{rows}");
+    assert!(rows.contains("| old1 |       | 2021-01 |"), "{rows}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_without_periods_is_read_whole_and_replaced_whole() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = "admin.villages".parse::<TableName>().unwrap();
+    for (prefix, rows, id) in [("v", 3, "S1"), ("w", 2, "S2")] {
+        catalog
+            .commit(
+                &t,
+                schema(),
+                vec![batch(prefix, rows)],
+                CommitMode::Snapshot,
+                &submission(id),
+            )
+            .await
+            .unwrap();
+    }
+    let rows = pretty(
+        &sql(
+            &catalog,
+            "SELECT string_agg(id, ',' ORDER BY id) AS ids, sum(amount) AS total FROM admin.villages WHERE amount < 5",
+        )
+        .await,
+    );
+    assert!(rows.contains("| w0,w1 | 1     |"), "{rows}");
+}

@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use chrono::DateTime;
 use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::ScalarValue;
+use datafusion::common::stats::Precision;
+use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -47,6 +48,8 @@ const PLAIN_PARQUET_READER_FEATURES: [&str; 3] =
 #[derive(Debug, Clone)]
 struct DataFile {
     meta: ObjectMeta,
+    /// The file's rows, as its log entry's statistics say.
+    rows: Option<usize>,
     /// The file's partition value, of the table's `_period` type.
     period: Option<ScalarValue>,
 }
@@ -123,7 +126,8 @@ impl ParquetFilesTable {
                 e_tag: None,
                 version: None,
             };
-            files.push(DataFile { meta, period });
+            let rows = file.num_records();
+            files.push(DataFile { meta, rows, period });
         }
         let periods = match &period_field {
             Some(field) => {
@@ -147,7 +151,7 @@ impl ParquetFilesTable {
     }
 
     /// The files whose period passes every filter on the period.
-    fn selected(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<PartitionedFile>> {
+    fn selected(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&DataFile>> {
         let kept = match &self.periods {
             Some(periods) => periods.kept(state, filters)?,
             None => vec![true; self.files.len()],
@@ -156,15 +160,22 @@ impl ParquetFilesTable {
             .files
             .iter()
             .zip(kept)
-            .filter(|(_, kept)| *kept)
-            .map(|(file, _)| {
-                let partitioned = PartitionedFile::new_from_meta(file.meta.clone());
-                match &file.period {
-                    Some(period) => partitioned.with_partition_values(vec![period.clone()]),
-                    None => partitioned,
-                }
-            })
+            .filter_map(|(file, kept)| kept.then_some(file))
             .collect())
+    }
+
+    /// What the log says of `files` together: their rows (exactly, when every file's
+    /// entry counts them) and bytes; nothing of the columns. The planner needs the rows
+    /// to put the smaller side of a join in memory.
+    fn statistics_of(&self, files: &[&DataFile]) -> Statistics {
+        let rows: Option<usize> = files.iter().map(|f| f.rows).sum();
+        let bytes: u64 = files.iter().map(|f| f.meta.size).sum();
+        let width = self.file_schema.fields().len() + usize::from(self.period_field.is_some());
+        Statistics {
+            num_rows: rows.map_or(Precision::Absent, Precision::Exact),
+            total_byte_size: Precision::Inexact(usize::try_from(bytes).unwrap_or(usize::MAX)),
+            column_statistics: vec![ColumnStatistics::new_unknown(); width],
+        }
     }
 }
 
@@ -223,8 +234,8 @@ impl TableProvider for ParquetFilesTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let files = self.selected(state, filters)?;
-        if files.is_empty() {
+        let selected = self.selected(state, filters)?;
+        if selected.is_empty() {
             let schema = match projection {
                 Some(columns) => Arc::new(self.schema.project(columns)?),
                 None => self.schema.clone(),
@@ -239,10 +250,22 @@ impl TableProvider for ParquetFilesTable {
             .with_table_partition_cols(self.period_field.iter().cloned().collect::<Vec<_>>())
             .build();
         let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let statistics = self.statistics_of(&selected);
+        let files = selected
+            .into_iter()
+            .map(|file| {
+                let partitioned = PartitionedFile::new_from_meta(file.meta.clone());
+                match &file.period {
+                    Some(period) => partitioned.with_partition_values(vec![period.clone()]),
+                    None => partitioned,
+                }
+            })
+            .collect();
         let partitions = state.config_options().execution.target_partitions.max(1);
         let config =
             FileScanConfigBuilder::new(self.store_url.clone(), format.file_source(table_schema))
                 .with_file_groups(FileGroup::new(files).split_files(partitions))
+                .with_statistics(statistics)
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit)
                 .build();

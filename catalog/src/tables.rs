@@ -26,6 +26,8 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use object_store::ObjectStore;
 use object_store::path::Path;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 use url::Url;
 
 use crate::error::{CatalogError, Result, one_line};
@@ -483,6 +485,7 @@ impl Catalog {
                 .write(stored.clone())
                 .with_save_mode(SaveMode::Overwrite)
                 .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
+                .with_writer_properties(data_file_properties())
                 .with_commit_properties(
                     CommitProperties::default()
                         .with_metadata(metadata.clone())
@@ -534,6 +537,14 @@ const TABLE_PROPERTIES: &[(&str, &str)] = &[
     ("delta.logRetentionDuration", "interval 3650 days"),
     ("delta.deletedFileRetentionDuration", "interval 3650 days"),
 ];
+
+/// How data files are written: pages compressed with LZ4 (raw), which reads back
+/// several times faster than Snappy at about the same size.
+fn data_file_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::LZ4_RAW)
+        .build()
+}
 
 /// A store name no other catalog of the process has.
 fn own_store_url() -> ObjectStoreUrl {

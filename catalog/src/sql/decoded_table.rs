@@ -21,7 +21,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::period_filter::{self, PeriodFilter};
-use crate::tables::PERIOD_COLUMN;
+use crate::tables::{PERIOD_COLUMN, is_text};
 
 /// The rows of one period (or of the whole table, for a table without periods).
 #[derive(Debug)]
@@ -46,7 +46,7 @@ impl DecodedTable {
         let grouped = schema
             .field_with_name(PERIOD_COLUMN)
             .ok()
-            .filter(|f| period_filter::is_text(f.data_type()))
+            .filter(|f| is_text(f.data_type()))
             .and_then(|field| {
                 let groups = group_by_period(&batches)?;
                 let periods = PeriodFilter::new(groups.iter().map(|g| g.period.as_deref()), field)?;

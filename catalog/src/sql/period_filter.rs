@@ -10,14 +10,14 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{Field, Schema};
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
 use datafusion::error::Result;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 
-use crate::tables::PERIOD_COLUMN;
+use crate::tables::{PERIOD_COLUMN, is_text};
 
 /// The periods of a table's runs of rows, one row per run.
 #[derive(Debug)]
@@ -87,14 +87,4 @@ pub(crate) fn pushdown(
             }
         })
         .collect()
-}
-
-/// Whether a column of type `t` holds text (plain or dictionary-encoded, as deltalake
-/// returns partition values).
-pub(crate) fn is_text(t: &DataType) -> bool {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, values) => is_text(values),
-        _ => false,
-    }
 }

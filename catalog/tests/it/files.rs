@@ -129,3 +129,32 @@ async fn a_table_without_periods_is_read_whole_and_replaced_whole() {
     );
     assert!(rows.contains("| w0,w1 | 1     |"), "{rows}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_files_are_lz4_with_dictionaries_for_text_only() {
+    use parquet::basic::{Compression, Encoding};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let (dir, catalog) = temp_catalog().await;
+    let t = "logistics.parcels".parse::<TableName>().unwrap();
+    commit_period(&catalog, &t, "2021-01", ("p", 100), "S1").await;
+    let period_dir = dir.path().join("tables/logistics/parcels/_period=2021-01");
+    let file = std::fs::read_dir(&period_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "parquet"))
+        .expect("a data file");
+    let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    let row_group = reader.metadata().row_group(0);
+    for column in row_group.columns() {
+        let name = column.column_path().string();
+        assert_eq!(column.compression(), Compression::LZ4_RAW, "{name}");
+        let dictionary = column.encodings().any(|e| e == Encoding::RLE_DICTIONARY);
+        assert_eq!(
+            dictionary,
+            name != "amount",
+            "{name}: {:?}",
+            column.encodings().collect::<Vec<_>>()
+        );
+    }
+}

@@ -219,16 +219,28 @@ pub async fn scorecard(
     as_of: Option<DateTime<Utc>>,
 ) -> Result<Vec<KpiValue>> {
     let ctx = session(query, as_of).await?;
-    // All at once over one session: one KPI is planned while another's scan waits on
-    // storage, and each table is loaded once for all of them.
     let window = Window::year(year);
-    Ok(futures::future::join_all(
-        programme
-            .kpis
-            .iter()
-            .map(|kpi| evaluate_one(&ctx, kpi, window)),
-    )
-    .await)
+    evaluate_all(&ctx, programme.kpis.iter().map(|kpi| (kpi, window))).await
+}
+
+/// Evaluates each (KPI, window) at once over one session, each as its own task: one KPI
+/// is planned while another's scan waits on storage, each table is loaded once for all
+/// of them, and their planning and the parts of their plans that are not split into
+/// partitions run on every core rather than on the one polling them all.
+async fn evaluate_all<'a>(
+    ctx: &SessionContext,
+    jobs: impl IntoIterator<Item = (&'a KpiDefinition, Window)>,
+) -> Result<Vec<KpiValue>> {
+    let tasks = jobs.into_iter().map(|(kpi, window)| {
+        let ctx = ctx.clone();
+        let kpi = kpi.clone();
+        tokio::spawn(async move { evaluate_one(&ctx, &kpi, window).await })
+    });
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|done| done.map_err(|e| Error::Internal(format!("a KPI's evaluation failed: {e}"))))
+        .collect()
 }
 
 /// A KPI in one town.
@@ -352,20 +364,23 @@ pub async fn trend(
     let mut trends = Vec::new();
     for kpi in &programme.kpis {
         // The twelve months at once, as in [`scorecard`].
-        let ctx = &ctx;
-        let points = futures::future::join_all((1..=12).map(|month| async move {
+        let windows = (1..=12).map(|month| {
             let window = Window {
                 year,
                 through: month,
             };
-            let value = evaluate_one(ctx, kpi, window).await;
-            TrendPoint {
+            (kpi, window)
+        });
+        let points = evaluate_all(&ctx, windows)
+            .await?
+            .into_iter()
+            .zip(1..=12)
+            .map(|(value, month)| TrendPoint {
                 month: format!("{year:04}-{month:02}"),
                 value: value.value,
                 status: value.status,
-            }
-        }))
-        .await;
+            })
+            .collect();
         trends.push(KpiTrend {
             id: kpi.id.clone(),
             trend: kpi.trend.clone(),

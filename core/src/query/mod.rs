@@ -7,6 +7,7 @@
 //! [`read_only::check_read_only`] before planning and planned with DDL, DML and
 //! statements disallowed.
 
+mod naive_time;
 pub mod pg_catalog;
 pub mod read_only;
 
@@ -165,6 +166,7 @@ impl QueryService {
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        ctx.register_udf(naive_time::date_part());
         let own = register_catalog(
             &ctx,
             self.catalog.clone(),

@@ -5,8 +5,8 @@
 //! files of this version — and leaves out, before the scan, the files of periods a
 //! query's filters exclude ([`PeriodFilter`]). deltalake's provider does the same work
 //! less directly: every scan replays the version's file list through the Delta kernel
-//! and rebuilds each batch through it, appending the partition value row by row, which
-//! cost a quarter of the scorecard's time over large tables.
+//! and rebuilds each batch through it, appending the partition value row by row (an
+//! eighth of the scorecard's time over the scale-100 county, docs/performance.md).
 //!
 //! Only versions whose files are plain Parquet are read this way: a table using deletion
 //! vectors or column mapping (sannong writes neither) is read through deltalake's
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::DateTime;
-use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
@@ -201,9 +201,7 @@ fn files_are_plain_parquet(protocol: &deltalake::kernel::Protocol) -> bool {
 
 /// A period value as text.
 fn period_text(period: Option<&ScalarValue>) -> Option<String> {
-    let text = period?
-        .cast_to(&datafusion::arrow::datatypes::DataType::Utf8)
-        .ok()?;
+    let text = period?.cast_to(&DataType::Utf8).ok()?;
     match text {
         ScalarValue::Utf8(value) => value,
         _ => None,

@@ -21,7 +21,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::period_filter::{self, PeriodFilter};
-use crate::tables::{PERIOD_COLUMN, is_text};
+use crate::tables::PERIOD_COLUMN;
 
 /// The rows of one period (or of the whole table, for a table without periods).
 #[derive(Debug)]
@@ -46,7 +46,6 @@ impl DecodedTable {
         let grouped = schema
             .field_with_name(PERIOD_COLUMN)
             .ok()
-            .filter(|f| is_text(f.data_type()))
             .and_then(|field| {
                 let groups = group_by_period(&batches)?;
                 let periods = PeriodFilter::new(groups.iter().map(|g| g.period.as_deref()), field)?;
@@ -68,20 +67,6 @@ impl DecodedTable {
             groups,
             periods,
         }
-    }
-
-    /// The groups whose period passes every filter on the period.
-    fn selected(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&Group>> {
-        let Some(periods) = &self.periods else {
-            return Ok(self.groups.iter().collect());
-        };
-        let kept = periods.kept(state, filters)?;
-        Ok(self
-            .groups
-            .iter()
-            .zip(kept)
-            .filter_map(|(group, kept)| kept.then_some(group))
-            .collect())
     }
 }
 
@@ -138,8 +123,7 @@ impl TableProvider for DecodedTable {
         // so a scan uses every core.
         let n = state.config_options().execution.target_partitions.max(1);
         let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
-        let batches = self
-            .selected(state, filters)?
+        let batches = period_filter::select(self.periods.as_ref(), state, filters, &self.groups)?
             .into_iter()
             .flat_map(|g| g.batches.iter().cloned());
         for (i, batch) in batches.enumerate() {

@@ -4,19 +4,19 @@
 //! listed when the session opened, so its log is not listed again — or the one current
 //! at a moment, for reproducing an earlier state) and builds its provider — the latest
 //! version's decoded arrays kept in memory when they fit ([`in_memory`]), otherwise
-//! deltalake's provider over its files; later references in the same session reuse it,
+//! a provider over its files ([`files_provider`]); later references in the same session reuse it,
 //! so one query never mixes two versions of a table, and queries of one session asking
 //! for a table at the same moment (the scorecard plans its KPIs at once) wait for one
 //! load instead of each loading it. A table that did not exist yet at that moment is not
 //! found.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 use deltalake::DeltaTable;
 use tokio::sync::OnceCell;
@@ -111,13 +111,9 @@ pub(crate) async fn files_provider(
     name: &TableName,
     table: DeltaTable,
 ) -> Result<Arc<dyn TableProvider>> {
-    let mut config = SessionConfig::new();
-    config.options_mut().execution.parquet.pushdown_filters = false;
     let delta = table
         .table_provider()
-        .with_session(Arc::new(
-            SessionStateBuilder::new().with_config(config).build(),
-        ))
+        .with_session(filter_after_decoding())
         .await
         .map_err(|e| DataFusionError::Execution(format!("cannot read {name}: {e}")))?;
     let (store_url, store, table_dir) = catalog.table_files(name);
@@ -127,6 +123,19 @@ pub(crate) async fn files_provider(
             None => delta,
         },
     )
+}
+
+/// The session settings deltalake's provider takes its scan options from: filters are
+/// not evaluated inside the Parquet decoder (see [`files_provider`]). Built once.
+fn filter_after_decoding() -> Arc<SessionState> {
+    static STATE: OnceLock<Arc<SessionState>> = OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            let mut config = SessionConfig::new();
+            config.options_mut().execution.parquet.pushdown_filters = false;
+            Arc::new(SessionStateBuilder::new().with_config(config).build())
+        })
+        .clone()
 }
 
 #[async_trait]

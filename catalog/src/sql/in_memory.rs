@@ -85,7 +85,7 @@ pub enum KeepWhen {
 
 /// The table `name` at `version` as a provider: its decoded arrays when they are in
 /// memory (then its log is not even looked at) or are worth decoding now (see
-/// [`KeepWhen`]), otherwise deltalake's provider over its files.
+/// [`KeepWhen`]), otherwise a provider over its files ([`files_provider`]).
 pub(crate) async fn provider(
     catalog: &Catalog,
     name: &TableName,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::DateTime;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
@@ -103,14 +103,17 @@ impl ParquetFilesTable {
         let stored = schema.fields().len() - usize::from(period_field.is_some());
         let file_schema = Arc::new(Schema::new(schema.fields()[..stored].to_vec()));
         let mut files = Vec::new();
+        let mut period_texts = Vec::new();
         for file in state.log_data().iter() {
             if file.deletion_vector_descriptor().is_some() {
                 return None;
             }
             let period = match &period_field {
                 Some(field) => {
-                    let value = file.partition_values_map().remove(PERIOD_COLUMN).flatten();
-                    Some(ScalarValue::Utf8(value).cast_to(field.data_type()).ok()?)
+                    let text = file.partition_values_map().remove(PERIOD_COLUMN).flatten();
+                    let value = ScalarValue::Utf8(text.clone()).cast_to(field.data_type());
+                    period_texts.push(text);
+                    Some(value.ok()?)
                 }
                 None => None,
             };
@@ -130,13 +133,10 @@ impl ParquetFilesTable {
             files.push(DataFile { meta, rows, period });
         }
         let periods = match &period_field {
-            Some(field) => {
-                let text: Vec<Option<String>> = files
-                    .iter()
-                    .map(|f| period_text(f.period.as_ref()))
-                    .collect();
-                Some(PeriodFilter::new(text.iter().map(Option::as_deref), field)?)
-            }
+            Some(field) => Some(PeriodFilter::new(
+                period_texts.iter().map(Option::as_deref),
+                field,
+            )?),
             None => None,
         };
         Some(ParquetFilesTable {
@@ -150,31 +150,16 @@ impl ParquetFilesTable {
         })
     }
 
-    /// The files whose period passes every filter on the period.
-    fn selected(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&DataFile>> {
-        let kept = match &self.periods {
-            Some(periods) => periods.kept(state, filters)?,
-            None => vec![true; self.files.len()],
-        };
-        Ok(self
-            .files
-            .iter()
-            .zip(kept)
-            .filter_map(|(file, kept)| kept.then_some(file))
-            .collect())
-    }
-
     /// What the log says of `files` together: their rows (exactly, when every file's
     /// entry counts them) and bytes; nothing of the columns. The planner needs the rows
     /// to put the smaller side of a join in memory.
     fn statistics_of(&self, files: &[&DataFile]) -> Statistics {
         let rows: Option<usize> = files.iter().map(|f| f.rows).sum();
         let bytes: u64 = files.iter().map(|f| f.meta.size).sum();
-        let width = self.file_schema.fields().len() + usize::from(self.period_field.is_some());
         Statistics {
             num_rows: rows.map_or(Precision::Absent, Precision::Exact),
             total_byte_size: Precision::Inexact(usize::try_from(bytes).unwrap_or(usize::MAX)),
-            column_statistics: vec![ColumnStatistics::new_unknown(); width],
+            column_statistics: vec![ColumnStatistics::new_unknown(); self.schema.fields().len()],
         }
     }
 }
@@ -196,15 +181,6 @@ fn files_are_plain_parquet(protocol: &deltalake::kernel::Protocol) -> bool {
                     .all(|f| f.as_str().is_some_and(|f| allowed.contains(f)))
             }),
         _ => false,
-    }
-}
-
-/// A period value as text.
-fn period_text(period: Option<&ScalarValue>) -> Option<String> {
-    let text = period?.cast_to(&DataType::Utf8).ok()?;
-    match text {
-        ScalarValue::Utf8(value) => value,
-        _ => None,
     }
 }
 
@@ -232,7 +208,7 @@ impl TableProvider for ParquetFilesTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let selected = self.selected(state, filters)?;
+        let selected = period_filter::select(self.periods.as_ref(), state, filters, &self.files)?;
         if selected.is_empty() {
             let schema = match projection {
                 Some(columns) => Arc::new(self.schema.project(columns)?),

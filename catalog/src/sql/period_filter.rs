@@ -70,6 +70,25 @@ impl PeriodFilter {
     }
 }
 
+/// The runs (of a table whose runs' periods are `periods`, when it has periods) that
+/// pass every filter on the period in `filters`.
+pub(crate) fn select<'t, T>(
+    periods: Option<&PeriodFilter>,
+    state: &dyn Session,
+    filters: &[Expr],
+    runs: &'t [T],
+) -> Result<Vec<&'t T>> {
+    let Some(periods) = periods else {
+        return Ok(runs.iter().collect());
+    };
+    let kept = periods.kept(state, filters)?;
+    Ok(runs
+        .iter()
+        .zip(kept)
+        .filter_map(|(run, kept)| kept.then_some(run))
+        .collect())
+}
+
 /// How a table that can decide its period filters per run (`periods` is set) takes each
 /// of `filters`: exactly if on the period alone, otherwise not at all (DataFusion filters
 /// the rows after the scan).

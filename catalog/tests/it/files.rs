@@ -7,7 +7,9 @@ use arrow::array::{Float64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use sannong_catalog::{CommitMode, TableName};
 
-use crate::support::{batch, commit_period, pretty, schema, sql, submission, temp_catalog};
+use crate::support::{
+    PARCELS_BY_PERIOD, batch, commit_period, schema, submission, temp_catalog, text,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scan_opens_only_the_files_of_the_periods_its_filters_keep() {
@@ -18,7 +20,7 @@ async fn a_scan_opens_only_the_files_of_the_periods_its_filters_keep() {
     }
     let query = "SELECT count(*) AS n, min(id) AS first FROM logistics.parcels \
                  WHERE _period >= '2021-02' AND _period <= '2021-03' AND amount >= 1";
-    let plan = pretty(&sql(&catalog, &format!("EXPLAIN {query}")).await);
+    let plan = text(&catalog, &format!("EXPLAIN {query}")).await;
     assert!(
         !plan.contains("DeltaScan"),
         "DataFusion's own Parquet scan: {plan}"
@@ -39,35 +41,26 @@ async fn a_scan_opens_only_the_files_of_the_periods_its_filters_keep() {
         !filter.contains("_period"),
         "the period is not compared row by row: {filter}"
     );
-    let rows = pretty(&sql(&catalog, query).await);
+    let rows = text(&catalog, query).await;
     assert!(rows.contains("| 4 | 2021-021 |"), "{rows}");
     // The log's row counts are the scan's statistics: a count needs no file opened,
     // and the planner keeps the smaller side of a join in memory.
     let count = "SELECT count(*) AS n FROM logistics.parcels WHERE _period >= '2021-02'";
-    let plan = pretty(&sql(&catalog, &format!("EXPLAIN {count}")).await);
+    let plan = text(&catalog, &format!("EXPLAIN {count}")).await;
     assert!(!plan.contains("DataSourceExec"), "{plan}");
-    assert!(pretty(&sql(&catalog, count).await).contains("| 6 |"));
+    assert!(text(&catalog, count).await.contains("| 6 |"));
 
     // A corrected February replaces the old file: the old file is no longer read.
     commit_period(&catalog, &t, "2021-02", ("fixed", 1), "S2").await;
-    let rows = pretty(
-        &sql(
-            &catalog,
-            "SELECT _period, count(*) AS n, min(id) AS first, min(_submission_id) AS s \
-             FROM logistics.parcels GROUP BY _period ORDER BY _period",
-        )
-        .await,
-    );
+    let rows = text(&catalog, PARCELS_BY_PERIOD).await;
     assert!(rows.contains("| 2021-01 | 3 | 2021-010 | S1 |"), "{rows}");
     assert!(rows.contains("| 2021-02 | 1 | fixed0   | S2 |"), "{rows}");
     assert!(rows.contains("| 2021-03 | 4 | 2021-030 | S1 |"), "{rows}");
-    let none = pretty(
-        &sql(
-            &catalog,
-            "SELECT count(*) AS n FROM logistics.parcels WHERE _period = '2030-01'",
-        )
-        .await,
-    );
+    let none = text(
+        &catalog,
+        "SELECT count(*) AS n FROM logistics.parcels WHERE _period = '2030-01'",
+    )
+    .await;
     assert!(none.contains("| 0 |"), "{none}");
 }
 
@@ -92,13 +85,11 @@ async fn a_column_added_later_reads_as_null_in_older_files() {
         )
         .await
         .unwrap();
-    let rows = pretty(
-        &sql(
-            &catalog,
-            "SELECT id, hours, _period FROM training.sessions ORDER BY id",
-        )
-        .await,
-    );
+    let rows = text(
+        &catalog,
+        "SELECT id, hours, _period FROM training.sessions ORDER BY id",
+    )
+    .await;
     assert!(rows.contains("| new0 | 2.5   | 2021-02 |"), "{rows}");
     assert!(rows.contains("| old0 |       | 2021-01 |"), "{rows}");
     assert!(rows.contains("| old1 |       | 2021-01 |"), "{rows}");
@@ -120,13 +111,7 @@ async fn a_table_without_periods_is_read_whole_and_replaced_whole() {
             .await
             .unwrap();
     }
-    let rows = pretty(
-        &sql(
-            &catalog,
-            "SELECT string_agg(id, ',' ORDER BY id) AS ids, sum(amount) AS total FROM admin.villages WHERE amount < 5",
-        )
-        .await,
-    );
+    let rows = text(&catalog, "SELECT string_agg(id, ',' ORDER BY id) AS ids, sum(amount) AS total FROM admin.villages WHERE amount < 5").await;
     assert!(rows.contains("| w0,w1 | 1     |"), "{rows}");
 }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use sannong_catalog::sql::{KeepWhen, table_memory_use};
 use sannong_catalog::{Catalog, TableName};
 
-use crate::support::{commit_period, pretty, scalar, session, session_keeping, sql, temp_catalog};
+use crate::support::{
+    PARCELS_BY_PERIOD, commit_period, pretty, scalar, session, session_keeping, temp_catalog, text,
+};
 
 /// A catalog whose `logistics.parcels` holds January (3 rows) and February (2 rows).
 async fn january_and_february() -> (tempfile::TempDir, Arc<Catalog>, TableName) {
@@ -22,19 +24,17 @@ async fn a_table_read_again_is_scanned_from_memory_and_a_commit_is_seen_at_once(
     let (_dir, catalog, t) = january_and_february().await;
     let before = table_memory_use();
     // The first read of a version reads its files; the second decodes and keeps it.
-    let plan = pretty(&sql(&catalog, "EXPLAIN SELECT id FROM logistics.parcels").await);
+    let plan = text(&catalog, "EXPLAIN SELECT id FROM logistics.parcels").await;
     assert!(!plan.contains("partition_sizes"), "{plan}");
     assert_eq!(
         scalar(&catalog, "SELECT count(*) FROM logistics.parcels").await,
         "5"
     );
-    let plan = pretty(
-        &sql(
-            &catalog,
-            "EXPLAIN SELECT id FROM logistics.parcels WHERE _period = '2021-02'",
-        )
-        .await,
-    );
+    let plan = text(
+        &catalog,
+        "EXPLAIN SELECT id FROM logistics.parcels WHERE _period = '2021-02'",
+    )
+    .await;
     assert!(
         plan.contains("partition_sizes"),
         "the third query scans the decoded arrays, not the files: {plan}"
@@ -53,13 +53,7 @@ async fn a_table_read_again_is_scanned_from_memory_and_a_commit_is_seen_at_once(
     commit_period(&catalog, &t, "2021-01", ("jan-fixed", 1), "S3").await;
     // Read twice: from the new version's files, then from memory.
     for _ in 0..2 {
-        let rows = pretty(
-            &sql(
-                &catalog,
-                "SELECT _period, count(*) AS n, min(id) AS first, min(_submission_id) AS s FROM logistics.parcels GROUP BY _period ORDER BY _period",
-            )
-            .await,
-        );
+        let rows = text(&catalog, PARCELS_BY_PERIOD).await;
         assert!(rows.contains("| 2021-01 | 1 | jan-fixed0 | S3 |"), "{rows}");
         assert!(rows.contains("| 2021-02 | 2 | feb0       | S2 |"), "{rows}");
     }
@@ -103,7 +97,7 @@ async fn filters_on_columns_read_from_files_skip_files_but_are_not_evaluated_ins
     let (_dir, catalog, _t) = january_and_february().await;
     // A first read (an ordinary session) reads the files.
     let query = "SELECT id FROM logistics.parcels WHERE id >= 'feb1'";
-    let plan = pretty(&sql(&catalog, &format!("EXPLAIN ANALYZE {query}")).await);
+    let plan = text(&catalog, &format!("EXPLAIN ANALYZE {query}")).await;
     let line = |operator: &str| {
         plan.lines()
             .find(|line| line.contains(operator))

@@ -76,6 +76,15 @@ pub async fn sql(catalog: &Arc<Catalog>, query: &str) -> Vec<RecordBatch> {
     ctx.sql(query).await.unwrap().collect().await.unwrap()
 }
 
+/// Each period of `logistics.parcels`: its rows, first id and submission.
+pub const PARCELS_BY_PERIOD: &str = "SELECT _period, count(*) AS n, min(id) AS first, \
+     min(_submission_id) AS s FROM logistics.parcels GROUP BY _period ORDER BY _period";
+
+/// The rows of `query` over the catalog's latest tables, as a text table.
+pub async fn text(catalog: &Arc<Catalog>, query: &str) -> String {
+    pretty(&sql(catalog, query).await)
+}
+
 /// The single value of a one-row, one-column query, as text.
 pub async fn scalar(catalog: &Arc<Catalog>, query: &str) -> String {
     let batches = sql(catalog, query).await;

@@ -10,6 +10,7 @@
 mod naive_time;
 pub mod pg_catalog;
 pub mod read_only;
+mod wall_clock_dates;
 
 pub use read_only::check_read_only;
 
@@ -167,6 +168,7 @@ impl QueryService {
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.register_udf(naive_time::date_part());
+        ctx.add_optimizer_rule(Arc::new(wall_clock_dates::WallClockDates));
         let own = register_catalog(
             &ctx,
             self.catalog.clone(),

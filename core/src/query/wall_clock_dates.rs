@@ -192,9 +192,8 @@ mod tests {
     use arrow::datatypes::{Field, Schema};
     use datafusion::prelude::SessionContext;
 
-    /// The rows and the plan of `sql` over table `t` (column `at`), with the rule or
-    /// without.
-    async fn run(sql: &str, at: ArrayRef, ours: bool) -> (String, String) {
+    /// A session over table `t` (column `at`), with the rule or without.
+    fn session(at: ArrayRef, ours: bool) -> SessionContext {
         let ctx = SessionContext::new();
         if ours {
             ctx.add_optimizer_rule(Arc::new(WallClockDates));
@@ -206,6 +205,13 @@ mod tests {
         )]));
         ctx.register_batch("t", RecordBatch::try_new(schema, vec![at]).unwrap())
             .unwrap();
+        ctx
+    }
+
+    /// The rows and the plan of `sql` over table `t` (column `at`), with the rule or
+    /// without.
+    async fn run(sql: &str, at: ArrayRef, ours: bool) -> (String, String) {
+        let ctx = session(at, ours);
         let frame = ctx.sql(sql).await.unwrap();
         let plan = frame
             .clone()
@@ -271,16 +277,7 @@ mod tests {
             Some(0),
             Some(i64::MAX / 2),
         ]));
-        let ctx = SessionContext::new();
-        ctx.add_optimizer_rule(Arc::new(WallClockDates));
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "at",
-            far.data_type().clone(),
-            true,
-        )]));
-        ctx.register_batch("t", RecordBatch::try_new(schema, vec![far]).unwrap())
-            .unwrap();
-        let error = ctx
+        let error = session(far, true)
             .sql("SELECT CAST(at AS DATE) FROM t")
             .await
             .unwrap()

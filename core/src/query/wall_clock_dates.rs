@@ -16,7 +16,7 @@ use arrow::datatypes::{
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use chrono::NaiveDate;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
@@ -53,8 +53,19 @@ impl OptimizerRule for WallClockDates {
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
         // A scan's filters stay as they were written: the table reads them to skip files
-        // and row groups, which it cannot do through a function it does not know.
-        if plan.inputs().is_empty() {
+        // and row groups, which it cannot do through a function it does not know. A node
+        // without a cast to a date is left before its inputs' schemas are merged: this
+        // rule sees every node of every query, a few times over.
+        let mut cast_found = false;
+        plan.apply_expressions(|e| {
+            cast_found = casts_to_a_date(e);
+            Ok(if cast_found {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        })?;
+        if plan.inputs().is_empty() || !cast_found {
             return Ok(Transformed::no(plan));
         }
         let schema = merge_schema(&plan.inputs());
@@ -67,22 +78,28 @@ impl OptimizerRule for WallClockDates {
     }
 }
 
+/// Whether `expr` casts anything to a date.
+fn casts_to_a_date(expr: &Expr) -> bool {
+    expr.exists(|e| {
+        Ok(matches!(e, Expr::Cast(cast) if cast.field.data_type() == &DataType::Date32))
+    })
+    .unwrap_or(false)
+}
+
 /// `expr` with a cast of a zone-less timestamp to a date replaced by [`wall_clock_date`].
 fn date_of_timestamp(expr: Expr, schema: &DFSchema) -> Transformed<Expr> {
-    let Expr::Cast(Cast {
-        expr: timestamp,
-        field,
-    }) = &expr
-    else {
-        return Transformed::no(expr);
-    };
-    if field.data_type() != &DataType::Date32
-        || !matches!(timestamp.get_type(schema), Ok(DataType::Timestamp(_, None)))
-    {
-        return Transformed::no(expr);
+    match expr {
+        Expr::Cast(Cast {
+            expr: timestamp,
+            field,
+        }) if field.data_type() == &DataType::Date32
+            && matches!(timestamp.get_type(schema), Ok(DataType::Timestamp(_, None))) =>
+        {
+            let call = ScalarFunction::new_udf(wall_clock_date(), vec![*timestamp]);
+            Transformed::yes(Expr::ScalarFunction(call))
+        }
+        other => Transformed::no(other),
     }
-    let call = ScalarFunction::new_udf(wall_clock_date(), vec![(**timestamp).clone()]);
-    Transformed::yes(Expr::ScalarFunction(call))
 }
 
 /// The date of a timestamp without a zone, as `CAST(t AS DATE)` gives it.

@@ -122,9 +122,9 @@ pub fn boolean(cell: &Cell) -> Result<Option<bool>, Expected> {
 }
 
 /// Strips thousands separators written the usual way (`1,234,567.5`).
-fn without_grouping(s: &str) -> Option<String> {
+fn without_grouping(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains(',') {
-        return Some(s.to_owned());
+        return Some(Cow::Borrowed(s));
     }
     let (whole, fraction) = s.split_once('.').map_or((s, None), |(w, f)| (w, Some(f)));
     let digits = whole.trim_start_matches(['-', '+']);
@@ -133,10 +133,10 @@ fn without_grouping(s: &str) -> Option<String> {
         groups[0].len() <= 3 && !groups[0].is_empty() && groups[1..].iter().all(|g| g.len() == 3);
     well_grouped.then(|| {
         let whole = whole.replace(',', "");
-        match fraction {
+        Cow::Owned(match fraction {
             Some(f) => format!("{whole}.{f}"),
             None => whole,
-        }
+        })
     })
 }
 
@@ -181,10 +181,10 @@ pub fn float(cell: &Cell) -> Result<Option<f64>, Expected> {
 pub fn decimal(cell: &Cell, scale: i8) -> Result<Option<i128>, DecimalError> {
     let text = match cell {
         Cell::Empty => return Ok(None),
-        Cell::Int(i) => i.to_string(),
+        Cell::Int(i) => Cow::Owned(i.to_string()),
         // Rust prints the shortest text that reads back as the same float: what the
         // spreadsheet showed, not its binary approximation.
-        Cell::Float(f) if f.is_finite() => format!("{f}"),
+        Cell::Float(f) if f.is_finite() => Cow::Owned(format!("{f}")),
         Cell::Text(s) if s.trim().is_empty() => return Ok(None),
         Cell::Text(s) | Cell::Decimal(s) => {
             without_grouping(s.trim()).ok_or(DecimalError::NotANumber)?
@@ -244,9 +244,50 @@ fn ymd(y: &str, m: &str, d: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
 }
 
+/// The parts of `s` between `separator`s, when there are two or three of them.
+fn two_or_three_parts(s: &str, separator: char) -> Option<(&str, &str, Option<&str>)> {
+    let mut parts = s.split(separator);
+    let found = (parts.next()?, parts.next()?, parts.next());
+    parts.next().is_none().then_some(found)
+}
+
+/// The number written by ASCII digits `digits` (at most 9 of them).
+fn digits_value(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0u32, |value, &b| {
+        b.is_ascii_digit().then(|| value * 10 + u32::from(b - b'0'))
+    })
+}
+
+/// `YYYY-MM-DD`, the form programs write: read by position, without splitting.
+fn iso_date(s: &[u8]) -> Option<NaiveDate> {
+    if s.len() != 10 || s[4] != b'-' || s[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(
+        i32::try_from(digits_value(&s[..4])?).ok()?,
+        digits_value(&s[5..7])?,
+        digits_value(&s[8..])?,
+    )
+}
+
+/// `HH:MM:SS`, the form programs write: read by position, without splitting.
+fn iso_time(s: &[u8]) -> Option<NaiveTime> {
+    if s.len() != 8 || s[2] != b':' || s[5] != b':' {
+        return None;
+    }
+    NaiveTime::from_hms_opt(
+        digits_value(&s[..2])?,
+        digits_value(&s[3..5])?,
+        digits_value(&s[6..])?,
+    )
+}
+
 /// A date in one of the accepted written forms.
 fn written_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
+    if let Some(date) = iso_date(s.as_bytes()) {
+        return Some(date);
+    }
     if let Some(rest) = s.strip_suffix('日')
         && let Some((y, rest)) = rest.split_once('年')
         && let Some((m, d)) = rest.split_once('月')
@@ -254,8 +295,7 @@ fn written_date(s: &str) -> Option<NaiveDate> {
         return ymd(y.trim(), m.trim(), d.trim());
     }
     for separator in ['-', '/', '.'] {
-        let parts: Vec<&str> = s.split(separator).collect();
-        if let [y, m, d] = parts.as_slice() {
+        if let Some((y, m, Some(d))) = two_or_three_parts(s, separator) {
             return ymd(y, m, d);
         }
     }
@@ -267,17 +307,17 @@ fn written_date(s: &str) -> Option<NaiveDate> {
 
 /// A time `HH:MM` or `HH:MM:SS`.
 fn written_time(s: &str) -> Option<NaiveTime> {
-    let parts: Vec<&str> = s.trim().split(':').collect();
+    let s = s.trim();
+    if let Some(time) = iso_time(s.as_bytes()) {
+        return Some(time);
+    }
     let number = |p: &str| {
         (p.len() <= 2 && !p.is_empty())
             .then(|| p.parse::<u32>().ok())
             .flatten()
     };
-    match parts.as_slice() {
-        [h, m] => NaiveTime::from_hms_opt(number(h)?, number(m)?, 0),
-        [h, m, s] => NaiveTime::from_hms_opt(number(h)?, number(m)?, number(s)?),
-        _ => None,
-    }
+    let (h, m, s) = two_or_three_parts(s, ':')?;
+    NaiveTime::from_hms_opt(number(h)?, number(m)?, s.map_or(Some(0), number)?)
 }
 
 /// A serial number written as text (e.g. a CSV exported from an unformatted sheet).
@@ -394,6 +434,8 @@ mod tests {
             "2021/3/5 14:03",
             "2021-03-05T14:03:00",
             "2021年3月5日 14:03",
+            " 2021-03-05 14:03:00 ",
+            "2021-3-5 14:3:0",
         ] {
             assert_eq!(timestamp(&t(form)).unwrap(), expected, "{form}");
         }
@@ -405,7 +447,15 @@ mod tests {
             timestamp(&t("2021-03-05")).is_err(),
             "a date alone is not a time"
         );
-        assert!(timestamp(&t("2021-03-05 25:00")).is_err());
+        for bad in [
+            "2021-03-05 25:00",
+            "2021-02-30 14:03:00",
+            "2021-03-05 14:60:00",
+            "2021-03-05 14:03:60",
+            "2021-03-0x 14:03:00",
+        ] {
+            assert!(timestamp(&t(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

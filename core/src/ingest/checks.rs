@@ -237,7 +237,9 @@ fn check_unique(duty: &DutySpec, parts: &[Part], key: &[String], problems: &mut 
     let Some(encoded) = key_rows(parts, &positions) else {
         return;
     };
-    let mut first_seen: HashMap<&[u8], u32, RandomState> = HashMap::default();
+    let rows = parts.iter().map(|part| part.batch.num_rows()).sum();
+    let mut first_seen: HashMap<&[u8], u32, RandomState> =
+        HashMap::with_capacity_and_hasher(rows, RandomState::default());
     for (part, encoded) in parts.iter().zip(&encoded) {
         let columns: Vec<&ArrayRef> = positions.iter().map(|&c| part.batch.column(c)).collect();
         for row in 0..part.batch.num_rows() {

@@ -14,6 +14,8 @@ use arrow::compute::kernels::partition::partition;
 use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::{DataSourceExec, MemorySourceConfig};
 use datafusion::error::Result;
@@ -110,6 +112,17 @@ impl TableProvider for DecodedTable {
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(period_filter::pushdown(self.periods.as_ref(), filters))
+    }
+
+    /// The rows, for planning rules that weigh a join's sides before any scan.
+    fn statistics(&self) -> Option<Statistics> {
+        let rows = self
+            .groups
+            .iter()
+            .flat_map(|group| &group.batches)
+            .map(RecordBatch::num_rows)
+            .sum();
+        Some(Statistics::new_unknown(&self.schema).with_num_rows(Precision::Exact(rows)))
     }
 
     async fn scan(

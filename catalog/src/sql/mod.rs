@@ -26,6 +26,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
 pub use all_counties::{ALL_COUNTIES_SCHEMA, AllCountiesSchema, COUNTY_COLUMN};
+pub use decoded_table::DecodedTable;
 pub use delta_schema::DeltaSchemaProvider;
 pub use in_memory::{
     DEFAULT_TABLE_MEMORY_BYTES, KeepWhen, TableMemoryUse, set_table_memory_budget, table_memory_use,

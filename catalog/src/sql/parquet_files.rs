@@ -201,6 +201,11 @@ impl TableProvider for ParquetFilesTable {
         Ok(period_filter::pushdown(self.periods.as_ref(), filters))
     }
 
+    /// The rows, for planning rules that weigh a join's sides before any scan.
+    fn statistics(&self) -> Option<Statistics> {
+        Some(self.statistics_of(&self.files.iter().collect::<Vec<_>>()))
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,

@@ -7,6 +7,7 @@
 //! [`read_only::check_read_only`] before planning and planned with DDL, DML and
 //! statements disallowed.
 
+mod aggregate_before_join;
 mod naive_time;
 pub mod pg_catalog;
 pub mod read_only;
@@ -169,6 +170,7 @@ impl QueryService {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.register_udf(naive_time::date_part());
         ctx.add_optimizer_rule(Arc::new(wall_clock_dates::WallClockDates));
+        ctx.add_optimizer_rule(Arc::new(aggregate_before_join::AggregateBeforeJoin));
         let own = register_catalog(
             &ctx,
             self.catalog.clone(),

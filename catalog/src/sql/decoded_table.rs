@@ -6,12 +6,14 @@
 //! period and compare each row's period as text; with them, a filter on the period alone
 //! is decided once per group ([`PeriodFilter`]).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::compute::kernels::partition::partition;
 use arrow::datatypes::{DataType, SchemaRef};
+use arrow::row::{RowConverter, SortField};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Statistics;
@@ -40,6 +42,51 @@ pub struct DecodedTable {
     groups: Vec<Group>,
     /// The groups' periods; `None` when the rows are not grouped.
     periods: Option<PeriodFilter>,
+    /// Rows and distinct values, estimated when first asked for.
+    statistics: OnceLock<Statistics>,
+}
+
+/// Rows sampled, spread over the batches, to estimate a column's distinct values.
+const SAMPLE_ROWS: usize = 64 * 1024;
+
+/// The table's rows, exactly, and each column's distinct values as estimated from a
+/// sample: the values met when they are fewer than half the sample (the sample has
+/// seen most of them), else the same share of all the rows.
+fn estimated_statistics(schema: &SchemaRef, groups: &[Group]) -> Statistics {
+    let batches: Vec<&RecordBatch> = groups.iter().flat_map(|g| &g.batches).collect();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let per_batch = (SAMPLE_ROWS / batches.len().max(1)).max(1);
+    let mut statistics = Statistics::new_unknown(schema).with_num_rows(Precision::Exact(rows));
+    for (column, column_statistics) in statistics.column_statistics.iter_mut().enumerate() {
+        let sample: Vec<ArrayRef> = batches
+            .iter()
+            .map(|b| b.column(column).slice(0, b.num_rows().min(per_batch)))
+            .collect();
+        if let Some(distinct) = distinct_in(&sample) {
+            let sampled: usize = sample.iter().map(|a| a.len()).sum();
+            let estimate = if distinct * 2 < sampled {
+                distinct
+            } else {
+                rows.saturating_mul(distinct) / sampled.max(1)
+            };
+            column_statistics.distinct_count = Precision::Inexact(estimate.min(rows));
+        }
+    }
+    statistics
+}
+
+/// The distinct values (nulls included, as one) in the arrays of one column.
+fn distinct_in(arrays: &[ArrayRef]) -> Option<usize> {
+    let first = arrays.first()?;
+    let converter = RowConverter::new(vec![SortField::new(first.data_type().clone())]).ok()?;
+    let mut seen = HashSet::new();
+    for array in arrays {
+        let rows = converter
+            .convert_columns(std::slice::from_ref(array))
+            .ok()?;
+        seen.extend(rows.iter().map(|row| row.as_ref().to_vec()));
+    }
+    Some(seen.len())
 }
 
 impl DecodedTable {
@@ -68,6 +115,7 @@ impl DecodedTable {
             schema,
             groups,
             periods,
+            statistics: OnceLock::new(),
         }
     }
 }
@@ -114,15 +162,14 @@ impl TableProvider for DecodedTable {
         Ok(period_filter::pushdown(self.periods.as_ref(), filters))
     }
 
-    /// The rows, for planning rules that weigh a join's sides before any scan.
+    /// The rows, and each column's distinct values estimated from a sample, for planning
+    /// rules that weigh a join's sides before any scan.
     fn statistics(&self) -> Option<Statistics> {
-        let rows = self
-            .groups
-            .iter()
-            .flat_map(|group| &group.batches)
-            .map(RecordBatch::num_rows)
-            .sum();
-        Some(Statistics::new_unknown(&self.schema).with_num_rows(Precision::Exact(rows)))
+        Some(
+            self.statistics
+                .get_or_init(|| estimated_statistics(&self.schema, &self.groups))
+                .clone(),
+        )
     }
 
     async fn scan(

@@ -217,6 +217,41 @@ mod tests {
         .unwrap()
     }
 
+    #[test]
+    fn rows_are_counted_and_distinct_values_estimated_from_a_sample() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("kind", DataType::Utf8, true),
+        ]));
+        let batches = (0..4i64)
+            .map(|b| {
+                let ids = (b * 50_000)..((b + 1) * 50_000);
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Int64Array::from_iter_values(ids.clone())),
+                        Arc::new(StringArray::from_iter(
+                            ids.map(|i| (i % 8 != 0).then(|| format!("k{}", i % 6))),
+                        )),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        let statistics = DecodedTable::new(schema, batches).statistics().unwrap();
+        assert_eq!(statistics.num_rows, Precision::Exact(200_000));
+        let distinct: Vec<_> = statistics
+            .column_statistics
+            .iter()
+            .map(|c| c.distinct_count)
+            .collect();
+        // Every sampled id differs: as many ids as rows. Six kinds and the null.
+        assert_eq!(
+            distinct,
+            [Precision::Inexact(200_000), Precision::Inexact(7)]
+        );
+    }
+
     fn table(period_type: DataType) -> DecodedTable {
         let schema = Arc::new(Schema::new(vec![
             Field::new("n", DataType::Int64, false),

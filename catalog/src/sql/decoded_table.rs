@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::compute::cast;
 use arrow::compute::kernels::partition::partition;
+use arrow::compute::{cast, concat};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use async_trait::async_trait;
@@ -77,16 +77,16 @@ fn estimated_statistics(schema: &SchemaRef, groups: &[Group]) -> Statistics {
 
 /// The distinct values (nulls included, as one) in the arrays of one column.
 fn distinct_in(arrays: &[ArrayRef]) -> Option<usize> {
-    let first = arrays.first()?;
-    let converter = RowConverter::new(vec![SortField::new(first.data_type().clone())]).ok()?;
-    let mut seen = HashSet::new();
-    for array in arrays {
-        let rows = converter
-            .convert_columns(std::slice::from_ref(array))
-            .ok()?;
-        seen.extend(rows.iter().map(|row| row.as_ref().to_vec()));
-    }
-    Some(seen.len())
+    let refs: Vec<&dyn Array> = arrays.iter().map(AsRef::as_ref).collect();
+    let sample = concat(&refs).ok()?;
+    let converter = RowConverter::new(vec![SortField::new(sample.data_type().clone())]).ok()?;
+    let rows = converter.convert_columns(&[sample]).ok()?;
+    Some(
+        rows.iter()
+            .map(|row| row.data())
+            .collect::<HashSet<_>>()
+            .len(),
+    )
 }
 
 impl DecodedTable {

@@ -188,12 +188,14 @@ fn aggregated_before_join(aggregate: &Aggregate) -> Option<LogicalPlan> {
     let groups = aggregate
         .group_expr
         .iter()
-        .map(|e| match e {
-            Expr::Column(_) => e.clone(),
-            _ if first_groups.contains(e) => {
+        .map(|e| {
+            // A column keeps its name through the first aggregation; an expression is
+            // computed there and read back by its name.
+            if matches!(e, Expr::Column(_)) || !first_groups.contains(e) {
+                e.clone()
+            } else {
                 Expr::Column(Column::new_unqualified(e.schema_name().to_string()))
             }
-            _ => e.clone(),
         })
         .collect();
     let combined = partials

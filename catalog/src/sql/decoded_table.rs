@@ -118,6 +118,15 @@ impl DecodedTable {
             statistics: OnceLock::new(),
         }
     }
+
+    /// The table's rows, counted without estimating anything else.
+    pub fn num_rows(&self) -> usize {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.batches)
+            .map(RecordBatch::num_rows)
+            .sum()
+    }
 }
 
 /// The batches' rows grouped by period, in the order met; `None` if a batch's periods

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, Float64Array, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SQLOptions, SessionContext};
 use sannong_catalog::programme::{KpiDefinition, Programme};
 use sannong_catalog::sql::KeepWhen;
 use sannong_catalog::{Period, TableAt};
@@ -151,7 +151,7 @@ async fn rows_unless_unreported(
     ctx: &SessionContext,
     sql: &str,
 ) -> datafusion::error::Result<QueryResult> {
-    match ctx.sql(sql).await {
+    match crate::query::few_rows::plan_sql(ctx, sql, SQLOptions::new()).await {
         Ok(frame) => {
             let schema = Arc::new(frame.schema().as_arrow().clone());
             Ok(QueryResult {
@@ -181,7 +181,9 @@ async fn session(query: &QueryService, as_of: Option<DateTime<Utc>>) -> Result<S
 
 async fn evaluate_one(ctx: &SessionContext, kpi: &KpiDefinition, window: Window) -> KpiValue {
     let outcome = async {
-        let frame = ctx.sql(&window.fill(&kpi.sql)).await?;
+        let frame =
+            crate::query::few_rows::plan_sql(ctx, &window.fill(&kpi.sql), SQLOptions::new())
+                .await?;
         frame.collect().await
     }
     .await;

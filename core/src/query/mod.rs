@@ -8,6 +8,8 @@
 //! statements disallowed.
 
 mod aggregate_before_join;
+pub mod few_rows;
+mod kept_plans;
 mod naive_time;
 pub mod pg_catalog;
 pub mod read_only;
@@ -22,6 +24,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::CatalogProvider;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionState;
 use datafusion::execution::cache::cache_manager::{
     CacheManagerConfig, CachedFileMetadataEntry, DEFAULT_METADATA_CACHE_LIMIT, FileMetadataCache,
 };
@@ -36,6 +39,7 @@ use sannong_catalog::sql::{
 use sannong_catalog::{Catalog, TableAt};
 
 use crate::error::{Error, Result};
+use kept_plans::{KeptPlans, ReadyPlan};
 
 /// Limits applied to every query.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +94,8 @@ pub struct QueryService {
     pool: QueryPool,
     postgres_catalog: Option<pg_catalog::SharedPgCatalog>,
     counties: Vec<(String, QueryService)>,
+    /// Plans of statements over tables kept in memory, for their next run.
+    kept_plans: Arc<KeptPlans>,
 }
 
 impl QueryService {
@@ -102,6 +108,7 @@ impl QueryService {
             pool: QueryPool::Platform,
             postgres_catalog: None,
             counties: Vec::new(),
+            kept_plans: Arc::default(),
         }
     }
 
@@ -109,6 +116,7 @@ impl QueryService {
     /// and functions, which tools connecting over the wire protocol read.
     pub fn with_postgres_catalog(mut self) -> Self {
         self.postgres_catalog = Some(pg_catalog::SharedPgCatalog::default());
+        self.kept_plans = Arc::default();
         self
     }
 
@@ -123,12 +131,14 @@ impl QueryService {
     /// side by side in `all_counties` (see [`AllCountiesSchema`]).
     pub fn with_counties(mut self, counties: Vec<(String, QueryService)>) -> Self {
         self.counties = counties;
+        self.kept_plans = Arc::default();
         self
     }
 
     /// Adds system tables beyond the catalog's own (programme, plugins, audit).
     pub fn with_system_tables(mut self, tables: Vec<Arc<dyn SystemTable>>) -> Self {
         self.system_tables.extend(tables);
+        self.kept_plans = Arc::default();
         self
     }
 
@@ -227,20 +237,59 @@ impl QueryService {
         }
     }
 
-    /// Plans and runs one statement (on the query runtime).
+    /// Plans (or finds the kept plan of, see [`kept_plans`]) and runs one statement (on
+    /// the query runtime).
     async fn run(&self, sql: &str) -> Result<QueryResult> {
         let ctx = self.session().await?;
+        let mut state = ctx.state();
+        let ready = match self.kept_plans.reuse(sql, &ctx).await {
+            Some(ready) => ready,
+            None => self.plan(sql, &mut state).await?,
+        };
+        if ready.one_partition {
+            state.config_mut().options_mut().execution.target_partitions = 1;
+        }
+        let executed = async {
+            let physical = state
+                .query_planner()
+                .create_physical_plan(&ready.plan, &state)
+                .await?;
+            datafusion::physical_plan::collect(physical, state.task_ctx()).await
+        };
+        let batches = executed.await.map_err(|e| self.classify(e, false))?;
+        Ok(QueryResult {
+            schema: ready.schema,
+            batches,
+        })
+    }
+
+    /// Plans and optimises one read-only statement, keeping the plan if it may be used
+    /// again.
+    async fn plan(&self, sql: &str, state: &mut SessionState) -> Result<ReadyPlan> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let frame = ctx
-            .sql_with_options(sql, options)
-            .await
-            .map_err(|e| self.classify(e, true))?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await.map_err(|e| self.classify(e, false))?;
-        Ok(QueryResult { schema, batches })
+        let unoptimised = async {
+            let plan = state.create_logical_plan(sql).await?;
+            options.verify_plan(&plan)?;
+            Ok(plan)
+        }
+        .await
+        .map_err(|e| self.classify(e, true))?;
+        let one_partition = few_rows::reads_few_rows(&unoptimised);
+        if one_partition {
+            state.config_mut().options_mut().execution.target_partitions = 1;
+        }
+        let ready = ReadyPlan {
+            plan: state
+                .optimize(&unoptimised)
+                .map_err(|e| self.classify(e, false))?,
+            schema: Arc::new(unoptimised.schema().as_arrow().clone()),
+            one_partition,
+        };
+        self.kept_plans.keep(sql, &unoptimised, &ready);
+        Ok(ready)
     }
 
     /// Turns a DataFusion error into the engine's error, keeping catalog errors whole.

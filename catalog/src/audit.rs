@@ -145,15 +145,21 @@ impl AuditLog {
         Ok(found)
     }
 
-    /// The last entry stored: (its sequence number, its hash), or none.
+    /// The last entry stored: (its sequence number, its hash), or none; `known` is an
+    /// entry known to exist (else the search starts at entry 0).
     ///
     /// Entries are numbered from 0 without gaps, so the last one is found by asking
-    /// whether numbers exist — doubling until one does not, then halving the interval —
-    /// in about 2·log₂(n) existence checks, however long the log has grown; listing
-    /// every entry (one request per thousand entries on S3, one `stat` per entry on a
-    /// disk) made each process's first append slower as the log grew. A log whose
-    /// entry 0 is missing is not a chain the search can trust: it is listed instead.
-    async fn find_head(&self, catalog: &Catalog) -> Result<Option<(u64, String)>> {
+    /// whether numbers past a known one exist — doubling the step until one does not,
+    /// then halving the interval — in about 2·log₂(n) existence checks, however long the
+    /// log has grown or however far another process has taken it; listing every entry
+    /// (one request per thousand entries on S3, one `stat` per entry on a disk) made
+    /// each process's first append slower as the log grew. A log whose entry 0 is
+    /// missing is not a chain the search can trust: it is listed instead.
+    async fn find_head(
+        &self,
+        catalog: &Catalog,
+        known: Option<u64>,
+    ) -> Result<Option<(u64, String)>> {
         let (store, _) = catalog.root_store();
         let exists = |seq: u64| {
             let path = entry_path(catalog, seq);
@@ -165,13 +171,21 @@ impl AuditLog {
                 }
             }
         };
-        let last = if exists(0).await? {
+        let start = match known {
+            Some(seq) => Some(seq),
+            None => exists(0).await?.then_some(0),
+        };
+        let last = if let Some(start) = start {
             // Invariant: entry `present` exists, entry `absent` does not.
-            let (mut present, mut absent) = (0u64, 1u64);
-            while present < absent && exists(absent).await? {
-                present = absent;
-                absent = absent.saturating_mul(2);
-            }
+            let (mut present, mut step) = (start, 1u64);
+            let mut absent = loop {
+                let probe = present.saturating_add(step);
+                if probe == present || !exists(probe).await? {
+                    break probe;
+                }
+                present = probe;
+                step = step.saturating_mul(2);
+            };
             while absent - present > 1 {
                 let middle = present + (absent - present) / 2;
                 if exists(middle).await? {
@@ -198,7 +212,7 @@ impl AuditLog {
         let (store, _) = catalog.root_store();
         let mut head = match self.head.lock().ok().and_then(|h| h.clone()) {
             Some(head) => Some(head),
-            None => self.find_head(catalog).await?,
+            None => self.find_head(catalog, None).await?,
         };
         for _ in 0..MAX_APPEND_ATTEMPTS {
             let (seq, prev_hash) = match &head {
@@ -220,11 +234,9 @@ impl AuditLog {
                 }
                 return Ok(entry);
             }
-            // Another writer took this number: follow the chain to its end.
-            head = match read_entry(store.as_ref(), &path).await? {
-                Some(taken) => Some((taken.seq, taken.hash)),
-                None => self.find_head(catalog).await?,
-            };
+            // Another writer took this number, and maybe many after it: find the end
+            // of the chain from there.
+            head = self.find_head(catalog, Some(seq)).await?;
         }
         Err(CatalogError::CommitConflict {
             table: "system/audit".into(),

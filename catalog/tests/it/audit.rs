@@ -43,3 +43,21 @@ async fn a_new_process_continues_the_chain_at_its_head_whatever_its_length() {
         assert!(verification.broken.is_none(), "{verification:?}");
     }
 }
+
+#[tokio::test]
+async fn a_process_whose_head_is_far_behind_appends_after_the_others_entries() {
+    let (_dir, catalog) = temp_catalog().await;
+    // Two processes sharing one store: the first knows the head after its own append…
+    let behind = AuditLog::new();
+    assert_eq!(behind.append(&catalog, event(0)).await.unwrap().seq, 0);
+    // …while the second appends far more entries than one process would retry.
+    let busy = AuditLog::new();
+    for n in 1..=120 {
+        busy.append(&catalog, event(n)).await.unwrap();
+    }
+    let next = behind.append(&catalog, event(121)).await.unwrap();
+    assert_eq!(next.seq, 121);
+    let verification = AuditLog::new().verify(&catalog).await.unwrap();
+    assert_eq!(verification.entries, 122);
+    assert!(verification.broken.is_none(), "{verification:?}");
+}

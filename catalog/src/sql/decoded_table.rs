@@ -52,9 +52,8 @@ const SAMPLE_ROWS: usize = 64 * 1024;
 /// The table's rows, exactly, and each column's distinct values as estimated from a
 /// sample: the values met when they are fewer than half the sample (the sample has
 /// seen most of them), else the same share of all the rows.
-fn estimated_statistics(schema: &SchemaRef, groups: &[Group]) -> Statistics {
+fn estimated_statistics(schema: &SchemaRef, groups: &[Group], rows: usize) -> Statistics {
     let batches: Vec<&RecordBatch> = groups.iter().flat_map(|g| &g.batches).collect();
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let per_batch = (SAMPLE_ROWS / batches.len().max(1)).max(1);
     let mut statistics = Statistics::new_unknown(schema).with_num_rows(Precision::Exact(rows));
     for (column, column_statistics) in statistics.column_statistics.iter_mut().enumerate() {
@@ -176,7 +175,7 @@ impl TableProvider for DecodedTable {
     fn statistics(&self) -> Option<Statistics> {
         Some(
             self.statistics
-                .get_or_init(|| estimated_statistics(&self.schema, &self.groups))
+                .get_or_init(|| estimated_statistics(&self.schema, &self.groups, self.num_rows()))
                 .clone(),
         )
     }

@@ -19,6 +19,7 @@ use sannong_catalog::{Period, TableAt};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::query::few_rows::plan_sql;
 use crate::query::{QueryResult, QueryService};
 
 /// The first and last day (exclusive) of the implementation window of T9, T10, T15.
@@ -151,7 +152,7 @@ async fn rows_unless_unreported(
     ctx: &SessionContext,
     sql: &str,
 ) -> datafusion::error::Result<QueryResult> {
-    match crate::query::few_rows::plan_sql(ctx, sql, SQLOptions::new()).await {
+    match plan_sql(ctx, sql, SQLOptions::new()).await {
         Ok(frame) => {
             let schema = Arc::new(frame.schema().as_arrow().clone());
             Ok(QueryResult {
@@ -181,9 +182,7 @@ async fn session(query: &QueryService, as_of: Option<DateTime<Utc>>) -> Result<S
 
 async fn evaluate_one(ctx: &SessionContext, kpi: &KpiDefinition, window: Window) -> KpiValue {
     let outcome = async {
-        let frame =
-            crate::query::few_rows::plan_sql(ctx, &window.fill(&kpi.sql), SQLOptions::new())
-                .await?;
+        let frame = plan_sql(ctx, &window.fill(&kpi.sql), SQLOptions::new()).await?;
         frame.collect().await
     }
     .await;

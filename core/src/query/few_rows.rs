@@ -10,6 +10,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionContext};
 use sannong_catalog::sql::DecodedTable;
@@ -22,25 +23,37 @@ pub const FEW_ROWS: usize = 1 << 16;
 /// for one partition. Statements other than queries go through the session as usual.
 pub async fn plan_sql(ctx: &SessionContext, sql: &str, options: SQLOptions) -> Result<DataFrame> {
     let mut state = ctx.state();
-    let plan = state.create_logical_plan(sql).await?;
-    options.verify_plan(&plan)?;
+    let (plan, _) = logical_plan(&mut state, sql, options).await?;
     if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)) {
         return ctx.execute_logical_plan(plan).await;
-    }
-    if reads_few_rows(&plan) {
-        state.config_mut().options_mut().execution.target_partitions = 1;
     }
     Ok(DataFrame::new(state, plan))
 }
 
-/// Whether `plan` reads at most [`FEW_ROWS`] rows, by its tables' statistics.
-pub fn reads_few_rows(plan: &LogicalPlan) -> bool {
-    rows_read(plan).is_some_and(|rows| rows <= FEW_ROWS)
+/// The unoptimised plan of `sql` as `options` allow, and whether it reads at most
+/// [`FEW_ROWS`] rows — in which case `state` is set to plan it for one partition.
+pub async fn logical_plan(
+    state: &mut SessionState,
+    sql: &str,
+    options: SQLOptions,
+) -> Result<(LogicalPlan, bool)> {
+    let plan = state.create_logical_plan(sql).await?;
+    options.verify_plan(&plan)?;
+    let few = rows_read(&plan).is_some_and(|rows| rows <= FEW_ROWS);
+    if few {
+        in_one_partition(state);
+    }
+    Ok((plan, few))
+}
+
+/// Sets `state` to plan and run in one partition.
+pub fn in_one_partition(state: &mut SessionState) {
+    state.config_mut().options_mut().execution.target_partitions = 1;
 }
 
 /// The rows of every table `plan` scans (subqueries included), summed; `None` when a
 /// table does not count them.
-pub fn rows_read(plan: &LogicalPlan) -> Option<usize> {
+fn rows_read(plan: &LogicalPlan) -> Option<usize> {
     let mut total = Some(0usize);
     let visited = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {

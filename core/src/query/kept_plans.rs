@@ -59,10 +59,8 @@ struct Plans {
 
 #[derive(Debug)]
 struct Kept {
-    /// The optimised plan with unbound scans.
-    plan: LogicalPlan,
-    schema: SchemaRef,
-    one_partition: bool,
+    /// The plan, its scans unbound.
+    unbound: ReadyPlan,
     /// Each table scanned, and the decoded version the plan was made over (held weakly:
     /// only its identity is compared).
     tables: Vec<(TableReference, Weak<dyn TableProvider>)>,
@@ -73,18 +71,13 @@ impl KeptPlans {
     /// The kept plan of `sql`, bound to `ctx`'s tables, if every table it scans is still
     /// the version it was made over.
     pub async fn reuse(&self, sql: &str, ctx: &SessionContext) -> Option<ReadyPlan> {
-        let (plan, schema, one_partition, tables) = {
+        let (unbound, tables) = {
             let mut plans = self.plans.lock().ok()?;
             plans.clock += 1;
             let now = plans.clock;
             let kept = plans.by_statement.get_mut(sql)?;
             kept.last_used = now;
-            (
-                kept.plan.clone(),
-                kept.schema.clone(),
-                kept.one_partition,
-                kept.tables.clone(),
-            )
+            (kept.unbound.clone(), kept.tables.clone())
         };
         let mut current = HashMap::with_capacity(tables.len());
         for (name, planned_over) in tables {
@@ -95,14 +88,13 @@ impl KeptPlans {
             current.insert(name, table);
         }
         Some(ReadyPlan {
-            plan: bind_scans(plan, |name, _| {
+            plan: bind_scans(unbound.plan, |name, _| {
                 current
                     .get(name)
                     .map(|table| provider_as_source(table.clone()))
             })
             .ok()?,
-            schema,
-            one_partition,
+            ..unbound
         })
     }
 
@@ -137,9 +129,10 @@ impl KeptPlans {
         plans.by_statement.insert(
             sql.to_owned(),
             Kept {
-                plan,
-                schema: ready.schema.clone(),
-                one_partition: ready.one_partition,
+                unbound: ReadyPlan {
+                    plan,
+                    ..ready.clone()
+                },
                 tables,
                 last_used,
             },
@@ -372,6 +365,7 @@ mod tests {
             .by_statement
             .get(SUM)
             .unwrap()
+            .unbound
             .plan
             .clone();
         let state = ctx.state();

@@ -94,7 +94,8 @@ pub struct QueryService {
     pool: QueryPool,
     postgres_catalog: Option<pg_catalog::SharedPgCatalog>,
     counties: Vec<(String, QueryService)>,
-    /// Plans of statements over tables kept in memory, for their next run.
+    /// Plans of statements over tables kept in memory, for their next run. A builder
+    /// that changes what the service's sessions see starts with none.
     kept_plans: Arc<KeptPlans>,
 }
 
@@ -243,12 +244,14 @@ impl QueryService {
         let ctx = self.session().await?;
         let mut state = ctx.state();
         let ready = match self.kept_plans.reuse(sql, &ctx).await {
-            Some(ready) => ready,
+            Some(ready) => {
+                if ready.one_partition {
+                    few_rows::in_one_partition(&mut state);
+                }
+                ready
+            }
             None => self.plan(sql, &mut state).await?,
         };
-        if ready.one_partition {
-            state.config_mut().options_mut().execution.target_partitions = 1;
-        }
         let executed = async {
             let physical = state
                 .query_planner()
@@ -270,17 +273,9 @@ impl QueryService {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let unoptimised = async {
-            let plan = state.create_logical_plan(sql).await?;
-            options.verify_plan(&plan)?;
-            Ok(plan)
-        }
-        .await
-        .map_err(|e| self.classify(e, true))?;
-        let one_partition = few_rows::reads_few_rows(&unoptimised);
-        if one_partition {
-            state.config_mut().options_mut().execution.target_partitions = 1;
-        }
+        let (unoptimised, one_partition) = few_rows::logical_plan(state, sql, options)
+            .await
+            .map_err(|e| self.classify(e, true))?;
         let ready = ReadyPlan {
             plan: state
                 .optimize(&unoptimised)

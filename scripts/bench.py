@@ -107,8 +107,7 @@ ORDER BY station_id""",
 PHASES = [
     "reading",
     "checking the template",
-    "running the plugin",
-    "checking against committed tables",
+    "running the plugin and checking against committed tables",
     "committing",
 ]
 

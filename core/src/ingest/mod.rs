@@ -51,6 +51,11 @@ use crate::plugin::{LoadedPlugin, PluginDiagnostic, PluginRuntime};
 /// Problems held in memory per upload (the counts stay exact beyond it).
 const PROBLEMS_HELD: usize = 10_000;
 
+/// The progress step of the plugin's `validate` and the checks against committed
+/// tables, which run side by side.
+pub const PLUGIN_AND_COMMITTED_STEP: &str =
+    "running the plugin and checking against committed tables";
+
 /// One upload.
 #[derive(Debug, Clone)]
 pub struct UploadRequest {
@@ -295,10 +300,10 @@ fn parse_file(
 /// The plugin's diagnostics as problems, with file rows and column headers.
 fn diagnostics_to_problems(
     duty: &DutySpec,
-    kept: &[usize],
     rows: &TypedRows,
-    diagnostics: Vec<PluginDiagnostic>,
+    found: PluginDiagnostics,
 ) -> Vec<Problem> {
+    let PluginDiagnostics { kept, diagnostics } = found;
     diagnostics
         .into_iter()
         .map(|d| {
@@ -332,7 +337,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 /// The rows (as indexes) without an error so far, and the batches holding only them.
-fn rows_without_errors(rows: &TypedRows, found: &Found) -> Result<(Vec<usize>, Vec<RecordBatch>)> {
+fn rows_without_errors(rows: &TypedRows, found: &Found) -> Result<PluginRows> {
     let bad: HashSet<u32, RandomState> = found
         .problems
         .iter()
@@ -340,7 +345,10 @@ fn rows_without_errors(rows: &TypedRows, found: &Found) -> Result<(Vec<usize>, V
         .filter_map(|p| p.row)
         .collect();
     if bad.is_empty() {
-        return Ok(((0..rows.len()).collect(), rows.batches.clone()));
+        return Ok(PluginRows {
+            kept: (0..rows.len()).collect(),
+            batches: rows.batches.clone(),
+        });
     }
     let mut kept = Vec::new();
     let mut batches = Vec::new();
@@ -361,7 +369,20 @@ fn rows_without_errors(rows: &TypedRows, found: &Found) -> Result<(Vec<usize>, V
                 .map_err(|e| Error::Internal(e.to_string()))?,
         );
     }
-    Ok((kept, batches))
+    Ok(PluginRows { kept, batches })
+}
+
+/// The rows that passed the template: their indexes among all rows, and batches of them.
+struct PluginRows {
+    kept: Vec<usize>,
+    batches: Vec<RecordBatch>,
+}
+
+/// The plugin's diagnostics, with the rows they name as indexes among all rows.
+#[derive(Default)]
+struct PluginDiagnostics {
+    kept: Vec<usize>,
+    diagnostics: Vec<PluginDiagnostic>,
 }
 
 /// Runs `validate` over the rows that passed the template.
@@ -370,15 +391,13 @@ async fn validate_with_plugin(
     plugin: &Arc<LoadedPlugin>,
     duty: &DutySpec,
     period: Option<String>,
-    rows: &TypedRows,
-    found: &mut Found,
-) -> Result<()> {
-    let (kept, batches) = rows_without_errors(rows, found)?;
+    rows: PluginRows,
+) -> Result<PluginDiagnostics> {
+    let PluginRows { kept, batches } = rows;
     let (runtime, plugin, duty_id) = (runtime.clone(), plugin.clone(), duty.id.clone());
     let diagnostics =
         blocking(move || runtime.validate(&plugin, &duty_id, period.as_deref(), &batches)).await?;
-    found.extend(diagnostics_to_problems(duty, &kept, rows, diagnostics));
-    Ok(())
+    Ok(PluginDiagnostics { kept, diagnostics })
 }
 
 /// The rows to store: the plugin's `transform`, or the validated rows on the stored schema.
@@ -578,35 +597,39 @@ pub async fn upload(
     checks::check_template(duty, &rows, mode.period(), &mut template_problems);
     found.extend(template_problems);
 
-    progress.step("running the plugin");
+    // The plugin (WASM, one core) and the checks against committed tables (queries)
+    // need only the rows and the template's problems: they run side by side.
+    progress.step(PLUGIN_AND_COMMITTED_STEP);
     let runtime = platform.plugin_runtime()?;
     let loaded = platform.load_plugin(&installed).await?;
-    if !rows.is_empty()
-        && let Err(e) = validate_with_plugin(
-            &runtime,
-            &loaded,
+    let plugin_rows = (!rows.is_empty()).then(|| rows_without_errors(&rows, &found));
+    let plugin_period = context.period.clone();
+    let plugin_check = async {
+        match plugin_rows {
+            Some(plugin_rows) => {
+                validate_with_plugin(&runtime, &loaded, duty, plugin_period, plugin_rows?).await
+            }
+            None => Ok(PluginDiagnostics::default()),
+        }
+    };
+    let committed_check = async {
+        let mut problems = Vec::new();
+        cross::check_committed(
+            platform.query_service(),
             duty,
-            context.period.clone(),
             &rows,
-            &mut found,
+            mode.period(),
+            &mut problems,
         )
         .await
-    {
-        plugin_failure(e, &mut found)?;
-        return context.refuse(found, rows_read, record).await;
+        .map(|()| problems)
+    };
+    let (plugin_checked, committed_checked) = tokio::join!(plugin_check, committed_check);
+    match plugin_checked {
+        Ok(diagnostics) => found.extend(diagnostics_to_problems(duty, &rows, diagnostics)),
+        Err(e) => plugin_failure(e, &mut found)?,
     }
-
-    progress.step("checking against committed tables");
-    let mut committed_problems = Vec::new();
-    cross::check_committed(
-        platform.query_service(),
-        duty,
-        &rows,
-        mode.period(),
-        &mut committed_problems,
-    )
-    .await?;
-    found.extend(committed_problems);
+    found.extend(committed_checked?);
     if found.errors > 0 {
         return context.refuse(found, rows_read, record).await;
     }

@@ -13,7 +13,7 @@ use super::Progress;
 use super::problems::Problem;
 use super::source::{self, CsvParts, FileFormat, ReadOptions};
 use super::text::decode;
-use super::typed::{self, ColumnMap, TypedRows};
+use super::typed::{self, ColumnMap, RowTyper, TypedRows};
 use crate::plugin::manifest::DutySpec;
 
 /// Files smaller than this are read on one thread: cutting them gains nothing.
@@ -77,21 +77,25 @@ fn read_part(
 ) -> Option<PartRead> {
     let limit = cut.max_cell_bytes();
     let mut records = cut.rows(part);
-    let rows = records.by_ref().map(|row| {
-        let row = row?;
-        source::check_cells(&row, limit)?;
-        Ok(row)
-    });
+    let mut typer = RowTyper::new(map, duty);
     let mut problems = Vec::new();
     let mut counted = 0;
-    let rows = typed::parse_rows(rows, map, duty, &mut problems, |n| {
-        let total = read.fetch_add(n - counted, Ordering::Relaxed) + n - counted;
-        counted = n;
+    let mut tell = |typed: usize| {
+        let total = read.fetch_add(typed - counted, Ordering::Relaxed) + typed - counted;
+        counted = typed;
         progress.rows_read(total);
-    })
-    .ok()?;
+    };
+    while let Some(row) = records.next_row() {
+        // A ragged row or an oversized cell: reading line by line says where.
+        let row = row.ok()?;
+        source::check_cells(row, limit).ok()?;
+        if typer.push(row, &mut problems).ok()? {
+            tell(typer.len());
+        }
+    }
+    tell(typer.len());
     Some(PartRead {
-        rows,
+        rows: typer.finish().ok()?,
         problems,
         records: records.records_read(),
     })

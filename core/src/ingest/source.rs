@@ -212,8 +212,6 @@ fn csv_reader<R: std::io::Read>(data: R, delimiter: u8, flexible: bool) -> csv::
 pub struct CsvRows<R> {
     records: csv::StringRecordsIntoIter<R>,
     number: u32,
-    /// Fields every record must have, when the reader does not check it itself.
-    fields: Option<usize>,
 }
 
 impl<R: std::io::Read> CsvRows<R> {
@@ -232,13 +230,6 @@ impl<R: std::io::Read> Iterator for CsvRows<R> {
             self.number += 1;
             let number = self.number + 1;
             return match record {
-                Ok(record) if self.fields.is_some_and(|n| n != record.len()) => {
-                    Some(Err(Problem::file(
-                        "ragged-row",
-                        format!("第{number}行的列数与表头不同"),
-                        format!("row {number} has a different number of fields than the header"),
-                    )))
-                }
                 Ok(record) if record.iter().all(|f| f.trim().is_empty()) => continue,
                 Ok(record) => Some(Ok(RawRow {
                     number,
@@ -271,11 +262,7 @@ fn csv_table<'a>(bytes: &'a [u8], options: &ReadOptions) -> Result<SourceTable<'
     };
     Ok(SourceTable {
         header,
-        rows: Box::new(CsvRows {
-            records,
-            number: 0,
-            fields: None,
-        }),
+        rows: Box::new(CsvRows { records, number: 0 }),
     })
 }
 
@@ -336,20 +323,72 @@ impl<'a> CsvParts<'a> {
     }
 
     /// The rows of one part, numbered from its first record as if it followed the
-    /// header (the caller shifts them by the records of the parts before). A record with
-    /// another number of fields than the header, or a cell over the size limit, is an
-    /// error (read the whole file in order to say where).
-    pub fn rows(&self, part: usize) -> CsvRows<&'a [u8]> {
-        CsvRows {
-            records: csv_reader(self.parts[part].as_bytes(), self.delimiter, true).into_records(),
-            number: 0,
-            fields: Some(self.header.len()),
+    /// header (the caller shifts them by the records of the parts before).
+    pub fn rows(&self, part: usize) -> PartRows<'a> {
+        PartRows {
+            rest: self.parts[part],
+            delimiter: char::from(self.delimiter),
+            row: RawRow {
+                number: 0,
+                cells: vec![Cell::Text(String::new()); self.header.len()],
+            },
+            records: 0,
         }
     }
 
     /// The longest cell accepted, in bytes.
     pub fn max_cell_bytes(&self) -> usize {
         self.max_cell_bytes
+    }
+}
+
+/// The rows of a part of a CSV text without quote characters, read into one row whose
+/// cells are reused. They are the rows the `csv` crate reads: a record ends at any run
+/// of `\r` and `\n` (so empty lines are no records), its fields end at the delimiter,
+/// and a record whose cells are all blank is counted but skipped.
+pub struct PartRows<'a> {
+    rest: &'a str,
+    delimiter: char,
+    row: RawRow,
+    records: u32,
+}
+
+impl PartRows<'_> {
+    /// Records read so far (skipped ones included).
+    pub fn records_read(&self) -> u32 {
+        self.records
+    }
+
+    /// The next row; `Err` for a record with another number of fields than the header.
+    pub fn next_row(&mut self) -> Option<Result<&RawRow, ()>> {
+        loop {
+            let rest = self.rest.trim_start_matches(['\r', '\n']);
+            if rest.is_empty() {
+                self.rest = rest;
+                return None;
+            }
+            let end = memchr::memchr2(b'\r', b'\n', rest.as_bytes()).unwrap_or(rest.len());
+            let (record, after) = rest.split_at(end);
+            self.rest = after;
+            self.records += 1;
+            self.row.number = self.records + 1;
+            let mut fields = record.split(self.delimiter);
+            let mut blank = true;
+            for cell in &mut self.row.cells {
+                let (Some(field), Cell::Text(text)) = (fields.next(), cell) else {
+                    return Some(Err(()));
+                };
+                text.clear();
+                text.push_str(field);
+                blank &= field.trim().is_empty();
+            }
+            if fields.next().is_some() {
+                return Some(Err(()));
+            }
+            if !blank {
+                return Some(Ok(&self.row));
+            }
+        }
     }
 }
 
@@ -699,12 +738,68 @@ mod tests {
             assert_eq!(cut.parts.len(), count);
             assert_eq!(cut.parts.concat(), body, "{count} parts");
             assert!(cut.parts.iter().all(|p| p.is_empty() || p.ends_with('\n')));
-            let rows: Vec<usize> = (0..count)
-                .flat_map(|p| cut.rows(p).map(|row| row.unwrap().cells.len()))
-                .collect();
+            let mut rows = Vec::new();
+            for part in 0..count {
+                let mut records = cut.rows(part);
+                while let Some(row) = records.next_row() {
+                    rows.push(row.unwrap().cells.len());
+                }
+            }
             assert_eq!(rows, vec![3; 97]);
         }
         let quoted = "a,b\n\"x\ny\",1\n";
         assert!(CsvParts::cut(quoted, 2, &ReadOptions::default()).is_none());
+    }
+
+    /// Rows (up to the first ragged one) and records of `body` after the header `a,b`:
+    /// read whole by the `csv` crate, as a file is read line by line, and as one part.
+    fn read_both_ways(body: &str) -> [(Vec<Result<RawRow, ()>>, u32); 2] {
+        let text = format!("a,b\n{body}");
+        let mut records = csv_reader(Cursor::new(text.as_bytes()), b',', false).into_records();
+        records.next().unwrap().unwrap(); // the header
+        let mut by_csv = CsvRows { records, number: 0 };
+        let mut csv_rows = Vec::new();
+        for row in by_csv.by_ref() {
+            let ragged = row.is_err();
+            csv_rows.push(row.map_err(|_| ()));
+            if ragged {
+                break;
+            }
+        }
+        let cut = CsvParts::cut(&text, 1, &ReadOptions::default()).unwrap();
+        let mut part = cut.rows(0);
+        let mut part_rows = Vec::new();
+        while let Some(row) = part.next_row() {
+            let row = row.cloned();
+            let ragged = row.is_err();
+            part_rows.push(row);
+            if ragged {
+                break;
+            }
+        }
+        [
+            (csv_rows, by_csv.records_read()),
+            (part_rows, part.records_read()),
+        ]
+    }
+
+    #[test]
+    fn a_part_is_read_into_the_rows_the_csv_crate_reads() {
+        for body in [
+            "1,2\n3,4\n",
+            "1,2\r\n3,4",
+            "1,2\r3,4\r",
+            "\n\n1,2\n\r\n\r\n3,4\n\n",
+            "1,2\n , \n,\n3,4\n",
+            "石角,镇\r\n汤塘,是\r\n",
+            " 1 ,2 \n",
+            "1,2\n3\n5,6\n",
+            "1,2\n3,4,\n",
+            "1,2,3\n",
+        ] {
+            let [csv, part] = read_both_ways(body);
+            assert!(!part.0.is_empty(), "{body:?}");
+            assert_eq!(part, csv, "{body:?}");
+        }
     }
 }

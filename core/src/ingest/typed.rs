@@ -264,6 +264,102 @@ impl TypedRows {
 /// Rows per Arrow batch.
 pub const BATCH_ROWS: usize = 64 * 1024;
 
+/// Rows typed one at a time into batches of the template schema.
+pub struct RowTyper<'a> {
+    map: &'a ColumnMap,
+    duty: &'a DutySpec,
+    schema: arrow::datatypes::SchemaRef,
+    builders: Vec<ColumnBuilder>,
+    typed: TypedRows,
+    in_batch: usize,
+}
+
+impl<'a> RowTyper<'a> {
+    /// A typer of rows whose cells `map` places in `duty`'s template.
+    pub fn new(map: &'a ColumnMap, duty: &'a DutySpec) -> Self {
+        RowTyper {
+            map,
+            duty,
+            schema: duty.template_schema(),
+            builders: duty
+                .columns
+                .iter()
+                .map(|c| ColumnBuilder::new(c.data_type))
+                .collect(),
+            typed: TypedRows {
+                batches: Vec::new(),
+                row_numbers: Vec::new(),
+                bad_cells: HashSet::new(),
+            },
+            in_batch: 0,
+        }
+    }
+
+    /// Rows typed so far.
+    pub fn len(&self) -> usize {
+        self.typed.row_numbers.len()
+    }
+
+    /// Whether no row was typed yet.
+    pub fn is_empty(&self) -> bool {
+        self.typed.row_numbers.is_empty()
+    }
+
+    /// Types one row; a cell that does not parse is a problem (and a null). Returns
+    /// whether a batch was completed.
+    pub fn push(&mut self, row: &RawRow, problems: &mut Vec<Problem>) -> Result<bool, Problem> {
+        let index = self.typed.row_numbers.len();
+        for (column_index, (column, builder)) in self
+            .duty
+            .columns
+            .iter()
+            .zip(self.builders.iter_mut())
+            .enumerate()
+        {
+            let cell = self.map.positions[column_index]
+                .and_then(|p| row.cells.get(p))
+                .unwrap_or(&Cell::Empty);
+            if let Err((zh, en)) = builder.push(cell) {
+                self.typed.bad_cells.insert((index, column_index));
+                problems.push(cell_problem(row.number, column, cell, &zh, &en));
+            }
+        }
+        self.typed.row_numbers.push(row.number);
+        self.in_batch += 1;
+        if self.in_batch < BATCH_ROWS {
+            return Ok(false);
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> Result<(), Problem> {
+        let columns: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .map(ColumnBuilder::finish)
+            .collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| {
+            Problem::file(
+                "internal",
+                format!("内部错误：{e}"),
+                format!("internal error: {e}"),
+            )
+        })?;
+        self.typed.batches.push(batch);
+        self.in_batch = 0;
+        Ok(())
+    }
+
+    /// The rows typed.
+    pub fn finish(mut self) -> Result<TypedRows, Problem> {
+        if self.in_batch > 0 || self.typed.batches.is_empty() {
+            self.flush()?;
+        }
+        Ok(self.typed)
+    }
+}
+
 /// Parses rows into typed batches. Problems are pushed to `problems`; an unreadable
 /// file stops the parse with its problem. `progress` is told the rows read so far.
 pub fn parse_rows(
@@ -273,57 +369,14 @@ pub fn parse_rows(
     problems: &mut Vec<Problem>,
     mut progress: impl FnMut(usize),
 ) -> Result<TypedRows, Problem> {
-    let schema = duty.template_schema();
-    let mut builders: Vec<ColumnBuilder> = duty
-        .columns
-        .iter()
-        .map(|c| ColumnBuilder::new(c.data_type))
-        .collect();
-    let mut typed = TypedRows {
-        batches: Vec::new(),
-        row_numbers: Vec::new(),
-        bad_cells: HashSet::new(),
-    };
-    let mut in_batch = 0usize;
-    let flush = |builders: &mut Vec<ColumnBuilder>, typed: &mut TypedRows| -> Result<(), Problem> {
-        let columns: Vec<ArrayRef> = builders.iter_mut().map(ColumnBuilder::finish).collect();
-        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| {
-            Problem::file(
-                "internal",
-                format!("内部错误：{e}"),
-                format!("internal error: {e}"),
-            )
-        })?;
-        typed.batches.push(batch);
-        Ok(())
-    };
+    let mut typer = RowTyper::new(map, duty);
     for row in rows {
-        let row = row?;
-        let index = typed.row_numbers.len();
-        for (column_index, (column, builder)) in
-            duty.columns.iter().zip(builders.iter_mut()).enumerate()
-        {
-            let cell = map.positions[column_index]
-                .and_then(|p| row.cells.get(p))
-                .unwrap_or(&Cell::Empty);
-            if let Err((zh, en)) = builder.push(cell) {
-                typed.bad_cells.insert((index, column_index));
-                problems.push(cell_problem(row.number, column, cell, &zh, &en));
-            }
-        }
-        typed.row_numbers.push(row.number);
-        in_batch += 1;
-        if in_batch == BATCH_ROWS {
-            flush(&mut builders, &mut typed)?;
-            in_batch = 0;
-            progress(typed.row_numbers.len());
+        if typer.push(&row?, problems)? {
+            progress(typer.len());
         }
     }
-    if in_batch > 0 || typed.batches.is_empty() {
-        flush(&mut builders, &mut typed)?;
-    }
-    progress(typed.row_numbers.len());
-    Ok(typed)
+    progress(typer.len());
+    typer.finish()
 }
 
 fn cell_problem(row: u32, column: &TemplateColumn, cell: &Cell, zh: &str, en: &str) -> Problem {

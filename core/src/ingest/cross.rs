@@ -3,7 +3,8 @@
 //!
 //! The upload's keys are registered as an in-memory table in a query session and joined
 //! with the committed table, so the check reads only what it must even when the
-//! committed table holds millions of rows.
+//! committed table holds millions of rows. The checks run in one partition, beside the
+//! plugin's `validate`.
 
 use std::sync::Arc;
 
@@ -95,6 +96,9 @@ async fn matching(
     sql: &str,
 ) -> Result<Vec<(u32, String, Option<String>)>> {
     let ctx = query.session().await?;
+    // The plugin's `validate` runs meanwhile on the other core: one partition does not
+    // take longer, and it builds one hash table instead of repartitioning both sides.
+    crate::query::few_rows::in_one_partition(&mut ctx.state_ref().write());
     let table = MemTable::try_new(keys.schema(), vec![vec![keys.clone()]])
         .map_err(|e| Error::Internal(e.to_string()))?;
     ctx.register_table("upload_keys", Arc::new(table))

@@ -531,7 +531,7 @@ fn plugin_failure(e: Error, found: &mut Found) -> Result<()> {
 /// Uploads a file: accepted whole, or refused whole with its problems.
 pub async fn upload(
     platform: &Platform,
-    request: UploadRequest,
+    mut request: UploadRequest,
     progress: &dyn Progress,
 ) -> Result<UploadOutcome> {
     if let Some(at) = request.received_at.filter(|at| *at > Utc::now()) {
@@ -579,7 +579,10 @@ pub async fn upload(
 
     progress.step("reading");
     let mut found = Found::default();
-    let Some(rows) = parse_file(&request, duty, &mut found, progress) else {
+    let parsed = parse_file(&request, duty, &mut found, progress);
+    // The file is in the rows now: its memory goes back before the checks take theirs.
+    drop(std::mem::take(&mut request.bytes));
+    let Some(rows) = parsed else {
         return context.refuse(found, 0, record).await;
     };
     let rows_read = rows.len() as u64;

@@ -380,7 +380,7 @@ impl PartRows<'_> {
                 };
                 text.clear();
                 text.push_str(field);
-                blank &= field.trim().is_empty();
+                blank = blank && field.trim().is_empty();
             }
             if fields.next().is_some() {
                 return Some(Err(()));

@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
-    RecordBatch, StringBuilder, TimestampSecondBuilder,
+    ArrayRef, AsArray, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
+    Int64Builder, RecordBatch, StringBuilder, TimestampSecondBuilder,
 };
 
 use super::cell::{self, Cell, DecimalError};
@@ -124,17 +124,20 @@ enum ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    fn new(data_type: ColumnType) -> Self {
+    /// A builder with room for `rows` cells (and `text_bytes` bytes of text).
+    fn with_capacity(data_type: ColumnType, rows: usize, text_bytes: usize) -> Self {
         match data_type {
-            ColumnType::Utf8 => ColumnBuilder::Utf8(StringBuilder::new()),
-            ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::new()),
-            ColumnType::Int64 => ColumnBuilder::Int64(Int64Builder::new()),
-            ColumnType::Float64 => ColumnBuilder::Float64(Float64Builder::new()),
+            ColumnType::Utf8 => ColumnBuilder::Utf8(StringBuilder::with_capacity(rows, text_bytes)),
+            ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(rows)),
+            ColumnType::Int64 => ColumnBuilder::Int64(Int64Builder::with_capacity(rows)),
+            ColumnType::Float64 => ColumnBuilder::Float64(Float64Builder::with_capacity(rows)),
             ColumnType::Decimal { precision, scale } => {
-                ColumnBuilder::Decimal(Decimal128Builder::new(), precision, scale)
+                ColumnBuilder::Decimal(Decimal128Builder::with_capacity(rows), precision, scale)
             }
-            ColumnType::Date => ColumnBuilder::Date(Date32Builder::new()),
-            ColumnType::Timestamp => ColumnBuilder::Timestamp(TimestampSecondBuilder::new()),
+            ColumnType::Date => ColumnBuilder::Date(Date32Builder::with_capacity(rows)),
+            ColumnType::Timestamp => {
+                ColumnBuilder::Timestamp(TimestampSecondBuilder::with_capacity(rows))
+            }
         }
     }
 
@@ -284,7 +287,7 @@ impl<'a> RowTyper<'a> {
             builders: duty
                 .columns
                 .iter()
-                .map(|c| ColumnBuilder::new(c.data_type))
+                .map(|c| ColumnBuilder::with_capacity(c.data_type, 1024, 1024))
                 .collect(),
             typed: TypedRows {
                 batches: Vec::new(),
@@ -329,11 +332,25 @@ impl<'a> RowTyper<'a> {
         if self.in_batch < BATCH_ROWS {
             return Ok(false);
         }
-        self.flush()?;
+        let batch = self.flush()?;
+        // The next batch is likely the size of this one: its builders start that large
+        // instead of growing by doubling (and copying) from empty.
+        for ((builder, column), array) in self
+            .builders
+            .iter_mut()
+            .zip(&self.duty.columns)
+            .zip(batch.columns())
+        {
+            let text_bytes = array
+                .as_string_opt::<i32>()
+                .map_or(0, |texts| texts.value_data().len());
+            *builder = ColumnBuilder::with_capacity(column.data_type, array.len(), text_bytes);
+        }
         Ok(true)
     }
 
-    fn flush(&mut self) -> Result<(), Problem> {
+    /// The rows since the last batch as a batch, also kept in the rows typed.
+    fn flush(&mut self) -> Result<RecordBatch, Problem> {
         let columns: Vec<ArrayRef> = self
             .builders
             .iter_mut()
@@ -346,9 +363,9 @@ impl<'a> RowTyper<'a> {
                 format!("internal error: {e}"),
             )
         })?;
-        self.typed.batches.push(batch);
+        self.typed.batches.push(batch.clone());
         self.in_batch = 0;
-        Ok(())
+        Ok(batch)
     }
 
     /// The rows typed.

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::Progress;
 use super::problems::Problem;
 use super::source::{self, CsvParts, FileFormat, ReadOptions};
-use super::text::decode;
 use super::typed::{self, ColumnMap, RowTyper, TypedRows};
 use crate::plugin::manifest::DutySpec;
 
@@ -47,8 +46,7 @@ pub fn parse_csv(
     {
         return None;
     }
-    let text = decode(bytes, options.encoding).ok()?;
-    let cut = CsvParts::cut(&text, threads, options)?;
+    let cut = CsvParts::cut(bytes, threads, options)?;
     let map = typed::map_header(&cut.header, duty).ok()?;
     let read = AtomicUsize::new(0);
     let parts: Vec<Option<PartRead>> = std::thread::scope(|scope| {

@@ -6,6 +6,7 @@
 //! them: the header is row 1. A file that cannot be read as a whole (truncated, ragged,
 //! binary, a cell of megabytes) is refused with one problem naming where.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use arrow::array::{Array, RecordBatch};
@@ -15,7 +16,7 @@ use clap::ValueEnum;
 
 use super::cell::Cell;
 use super::problems::Problem;
-use super::text::{Encoding, decode};
+use super::text::{Encoding, decode, decode_pieces};
 
 /// The format of an uploaded file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
@@ -266,27 +267,46 @@ fn csv_table<'a>(bytes: &'a [u8], options: &ReadOptions) -> Result<SourceTable<'
     })
 }
 
-/// A CSV text cut into parts of whole records, to be read side by side.
+/// A CSV file cut into parts of whole records, decoded, to be read side by side.
 pub struct CsvParts<'a> {
     /// The header cells.
     pub header: Vec<String>,
     /// The records after the header, in order, cut at line ends.
-    pub parts: Vec<&'a str>,
+    pub parts: Vec<Cow<'a, str>>,
     delimiter: u8,
     max_cell_bytes: usize,
 }
 
 impl<'a> CsvParts<'a> {
-    /// Cuts `text` (a decoded CSV file) into at most `count` parts, or `None` when it
-    /// cannot be cut safely: a quote character may hide a line break inside a cell,
-    /// and a file without a line after its header has nothing to cut.
-    pub fn cut(text: &'a str, count: usize, options: &ReadOptions) -> Option<Self> {
-        if text.contains('"') {
+    /// Cuts a CSV file into at most `count` parts and decodes them side by side, or
+    /// `None` when it cannot be cut safely — a quote character may hide a line break
+    /// inside a cell, and a file without a line after its header has nothing to cut —
+    /// or when the file is refused as text (reading it whole says why).
+    pub fn cut(bytes: &'a [u8], count: usize, options: &ReadOptions) -> Option<Self> {
+        if bytes.contains(&b'"') || bytes[..bytes.len().min(8192)].contains(&0) {
             return None;
         }
-        let header_end = text.find('\n')? + 1;
-        let delimiter = csv_delimiter(text);
-        let header: Vec<String> = csv_reader(&text.as_bytes()[..header_end], delimiter, false)
+        let without_bom = bytes.strip_prefix(b"\xEF\xBB\xBF");
+        let file = without_bom.unwrap_or(bytes);
+        let header_end = memchr::memchr(b'\n', file)? + 1;
+        let body = &file[header_end..];
+        let mut pieces = vec![&file[..header_end]];
+        let mut start = 0;
+        for i in 1..=count {
+            let target = (body.len() * i / count).max(start);
+            // `target` may fall inside a character; a line break is never part of one.
+            let end = if i == count {
+                body.len()
+            } else {
+                memchr::memchr(b'\n', &body[target..]).map_or(body.len(), |n| target + n + 1)
+            };
+            pieces.push(&body[start..end]);
+            start = end;
+        }
+        let mut texts = decode_pieces(&pieces, options.encoding, without_bom.is_some())?;
+        let header_text = texts.remove(0);
+        let delimiter = csv_delimiter(&header_text);
+        let header: Vec<String> = csv_reader(header_text.as_bytes(), delimiter, false)
             .into_records()
             .next()?
             .ok()?
@@ -296,27 +316,9 @@ impl<'a> CsvParts<'a> {
         if header.iter().any(|h| h.len() > options.max_cell_bytes) {
             return None;
         }
-        let body = &text[header_end..];
-        let mut parts = Vec::with_capacity(count);
-        let mut start = 0;
-        for i in 1..=count {
-            let target = (body.len() * i / count).max(start);
-            // Bytes, not characters: `target` may fall inside a character, and a line
-            // break is never part of one.
-            let end = if i == count {
-                body.len()
-            } else {
-                body.as_bytes()[target..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(body.len(), |n| target + n + 1)
-            };
-            parts.push(&body[start..end]);
-            start = end;
-        }
         Some(CsvParts {
             header,
-            parts,
+            parts: texts,
             delimiter,
             max_cell_bytes: options.max_cell_bytes,
         })
@@ -324,9 +326,9 @@ impl<'a> CsvParts<'a> {
 
     /// The rows of one part, numbered from its first record as if it followed the
     /// header (the caller shifts them by the records of the parts before).
-    pub fn rows(&self, part: usize) -> PartRows<'a> {
+    pub fn rows(&self, part: usize) -> PartRows<'_> {
         PartRows {
-            rest: self.parts[part],
+            rest: &self.parts[part],
             delimiter: char::from(self.delimiter),
             row: RawRow {
                 number: 0,
@@ -733,7 +735,7 @@ mod tests {
             .collect();
         let text = format!("编号,镇,是否\r\n{body}");
         for count in 1..=9 {
-            let cut = CsvParts::cut(&text, count, &ReadOptions::default()).unwrap();
+            let cut = CsvParts::cut(text.as_bytes(), count, &ReadOptions::default()).unwrap();
             assert_eq!(cut.header, ["编号", "镇", "是否"]);
             assert_eq!(cut.parts.len(), count);
             assert_eq!(cut.parts.concat(), body, "{count} parts");
@@ -748,7 +750,7 @@ mod tests {
             assert_eq!(rows, vec![3; 97]);
         }
         let quoted = "a,b\n\"x\ny\",1\n";
-        assert!(CsvParts::cut(quoted, 2, &ReadOptions::default()).is_none());
+        assert!(CsvParts::cut(quoted.as_bytes(), 2, &ReadOptions::default()).is_none());
     }
 
     /// Rows (up to the first ragged one) and records of `body` after the header `a,b`:
@@ -766,7 +768,7 @@ mod tests {
                 break;
             }
         }
-        let cut = CsvParts::cut(&text, 1, &ReadOptions::default()).unwrap();
+        let cut = CsvParts::cut(text.as_bytes(), 1, &ReadOptions::default()).unwrap();
         let mut part = cut.rows(0);
         let mut part_rows = Vec::new();
         while let Some(row) = part.next_row() {
@@ -800,6 +802,55 @@ mod tests {
             let [csv, part] = read_both_ways(body);
             assert!(!part.0.is_empty(), "{body:?}");
             assert_eq!(part, csv, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn parts_are_decoded_as_the_whole_file_is() {
+        let header = "编号,镇,是否\r\n";
+        let body: String = (0..500).map(|i| format!("{i},石角镇,是\r\n")).collect();
+        let text = format!("{header}{body}");
+        let gbk = encoding_rs::GB18030.encode(&text).0.into_owned();
+        let with_bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+        // Valid UTF-8 up to its last line, which is GBK: read whole, all of it is GBK.
+        let mixed = [
+            text.as_bytes(),
+            &encoding_rs::GB18030.encode("9,汤塘镇,否\r\n").0,
+        ]
+        .concat();
+        let options = |encoding| ReadOptions {
+            encoding,
+            ..ReadOptions::default()
+        };
+        for (bytes, encoding) in [
+            (text.as_bytes(), Encoding::Auto),
+            (text.as_bytes(), Encoding::Utf8),
+            (&with_bom, Encoding::Auto),
+            (&gbk, Encoding::Auto),
+            (&gbk, Encoding::Gbk),
+            (&mixed, Encoding::Auto),
+            (text.as_bytes(), Encoding::Gbk),
+            (&gbk, Encoding::Utf8),
+            (&with_bom, Encoding::Gbk),
+        ] {
+            let whole = decode(bytes, encoding);
+            for count in 1..=5 {
+                let cut = CsvParts::cut(bytes, count, &options(encoding));
+                match (&whole, cut) {
+                    (Ok(whole), Some(cut)) => {
+                        let header_end = whole.find('\n').unwrap() + 1;
+                        assert_eq!(cut.parts.concat(), whole[header_end..], "{encoding:?}");
+                        let header: Vec<&str> = whole[..header_end].trim_end().split(',').collect();
+                        assert_eq!(cut.header, header, "{encoding:?}");
+                    }
+                    (Err(_), None) => {}
+                    (whole, cut) => panic!(
+                        "{encoding:?}, {count} parts: whole {:?}, cut {:?}",
+                        whole.is_ok(),
+                        cut.is_some()
+                    ),
+                }
+            }
         }
     }
 }

@@ -77,6 +77,44 @@ pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<Cow<'_, str>, Problem>
     }
 }
 
+/// The pieces of one file cut at line breaks (a line break is never part of a UTF-8 or
+/// GBK character), decoded each on its own thread to the text [`decode`] gives for the
+/// whole file; `bom` says whether a UTF-8 byte-order mark preceded them. `None` where
+/// [`decode`] would refuse the file: it says why.
+pub fn decode_pieces<'a>(
+    pieces: &[&'a [u8]],
+    encoding: Encoding,
+    bom: bool,
+) -> Option<Vec<Cow<'a, str>>> {
+    fn on_threads<'a, T: Send>(
+        pieces: &[&'a [u8]],
+        decode: impl Fn(&'a [u8]) -> Option<T> + Sync,
+    ) -> Option<Vec<T>> {
+        std::thread::scope(|scope| {
+            let decode = &decode;
+            let handles: Vec<_> = pieces
+                .iter()
+                .map(|&piece| scope.spawn(move || decode(piece)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect()
+        })
+    }
+    if encoding != Encoding::Gbk
+        && let Some(texts) = on_threads(pieces, |piece| std::str::from_utf8(piece).ok())
+    {
+        return Some(texts.into_iter().map(Cow::Borrowed).collect());
+    }
+    if encoding == Encoding::Utf8 || bom {
+        return None;
+    }
+    on_threads(pieces, |piece| {
+        encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(piece)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

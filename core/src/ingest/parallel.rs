@@ -1,5 +1,5 @@
-//! Reading a large CSV file on every core: its records are cut into parts of whole
-//! lines, each part read and parsed by the template on its own thread, and the parts
+//! Reading a large CSV file on every core: its bytes are cut into parts of whole lines,
+//! each part decoded, read and parsed by the template on its own thread, and the parts
 //! joined in order — the same rows, row numbers and problems as reading it line by line.
 //!
 //! Only where that sameness is certain: a CSV file without quote characters (so that

@@ -51,11 +51,6 @@ use crate::plugin::{LoadedPlugin, PluginDiagnostic, PluginRuntime};
 /// Problems held in memory per upload (the counts stay exact beyond it).
 const PROBLEMS_HELD: usize = 10_000;
 
-/// The progress step of the plugin's `validate` and the checks against committed
-/// tables, which run side by side.
-pub const PLUGIN_AND_COMMITTED_STEP: &str =
-    "running the plugin and checking against committed tables";
-
 /// One upload.
 #[derive(Debug, Clone)]
 pub struct UploadRequest {
@@ -300,10 +295,10 @@ fn parse_file(
 /// The plugin's diagnostics as problems, with file rows and column headers.
 fn diagnostics_to_problems(
     duty: &DutySpec,
+    kept: &[usize],
     rows: &TypedRows,
-    found: PluginDiagnostics,
+    diagnostics: Vec<PluginDiagnostic>,
 ) -> Vec<Problem> {
-    let PluginDiagnostics { kept, diagnostics } = found;
     diagnostics
         .into_iter()
         .map(|d| {
@@ -378,26 +373,20 @@ struct PluginRows {
     batches: Vec<RecordBatch>,
 }
 
-/// The plugin's diagnostics, with the rows they name as indexes among all rows.
-#[derive(Default)]
-struct PluginDiagnostics {
-    kept: Vec<usize>,
-    diagnostics: Vec<PluginDiagnostic>,
-}
-
-/// Runs `validate` over the rows that passed the template.
+/// Runs `validate` over the rows that passed the template; its problems.
 async fn validate_with_plugin(
     runtime: &PluginRuntime,
     plugin: &Arc<LoadedPlugin>,
     duty: &DutySpec,
     period: Option<String>,
-    rows: PluginRows,
-) -> Result<PluginDiagnostics> {
-    let PluginRows { kept, batches } = rows;
+    rows: &TypedRows,
+    passed: PluginRows,
+) -> Result<Vec<Problem>> {
+    let PluginRows { kept, batches } = passed;
     let (runtime, plugin, duty_id) = (runtime.clone(), plugin.clone(), duty.id.clone());
     let diagnostics =
         blocking(move || runtime.validate(&plugin, &duty_id, period.as_deref(), &batches)).await?;
-    Ok(PluginDiagnostics { kept, diagnostics })
+    Ok(diagnostics_to_problems(duty, &kept, rows, diagnostics))
 }
 
 /// The rows to store: the plugin's `transform`, or the validated rows on the stored schema.
@@ -602,17 +591,17 @@ pub async fn upload(
 
     // The plugin (WASM, one core) and the checks against committed tables (queries)
     // need only the rows and the template's problems: they run side by side.
-    progress.step(PLUGIN_AND_COMMITTED_STEP);
+    progress.step("running the plugin and checking against committed tables");
     let runtime = platform.plugin_runtime()?;
     let loaded = platform.load_plugin(&installed).await?;
     let plugin_rows = (!rows.is_empty()).then(|| rows_without_errors(&rows, &found));
     let plugin_period = context.period.clone();
     let plugin_check = async {
         match plugin_rows {
-            Some(plugin_rows) => {
-                validate_with_plugin(&runtime, &loaded, duty, plugin_period, plugin_rows?).await
+            Some(passed) => {
+                validate_with_plugin(&runtime, &loaded, duty, plugin_period, &rows, passed?).await
             }
-            None => Ok(PluginDiagnostics::default()),
+            None => Ok(Vec::new()),
         }
     };
     let committed_check = async {
@@ -629,7 +618,7 @@ pub async fn upload(
     };
     let (plugin_checked, committed_checked) = tokio::join!(plugin_check, committed_check);
     match plugin_checked {
-        Ok(diagnostics) => found.extend(diagnostics_to_problems(duty, &rows, diagnostics)),
+        Ok(problems) => found.extend(problems),
         Err(e) => plugin_failure(e, &mut found)?,
     }
     found.extend(committed_checked?);

@@ -38,12 +38,7 @@ pub fn parse_csv(
         .format
         .unwrap_or_else(|| FileFormat::detect(file_name, bytes));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    // A quote is never part of a multi-byte GBK or UTF-8 character: look before decoding.
-    if format != FileFormat::Csv
-        || bytes.len() < PARALLEL_FROM_BYTES
-        || threads < 2
-        || bytes.contains(&b'"')
-    {
+    if format != FileFormat::Csv || bytes.len() < PARALLEL_FROM_BYTES || threads < 2 {
         return None;
     }
     let cut = CsvParts::cut(bytes, threads, options)?;
@@ -88,10 +83,10 @@ fn read_part(
         let row = row.ok()?;
         source::check_cells(row, limit).ok()?;
         if typer.push(row, &mut problems).ok()? {
-            tell(typer.len());
+            tell(typer.rows_typed());
         }
     }
-    tell(typer.len());
+    tell(typer.rows_typed());
     Some(PartRead {
         rows: typer.finish().ok()?,
         problems,

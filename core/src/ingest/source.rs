@@ -16,7 +16,7 @@ use clap::ValueEnum;
 
 use super::cell::Cell;
 use super::problems::Problem;
-use super::text::{Encoding, decode, decode_pieces};
+use super::text::{Encoding, UTF8_BOM, decode, decode_pieces, looks_binary};
 
 /// The format of an uploaded file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
@@ -283,10 +283,12 @@ impl<'a> CsvParts<'a> {
     /// inside a cell, and a file without a line after its header has nothing to cut —
     /// or when the file is refused as text (reading it whole says why).
     pub fn cut(bytes: &'a [u8], count: usize, options: &ReadOptions) -> Option<Self> {
-        if bytes.contains(&b'"') || bytes[..bytes.len().min(8192)].contains(&0) {
+        // A quote is never part of a multi-byte GBK or UTF-8 character: look before
+        // decoding.
+        if bytes.contains(&b'"') || looks_binary(bytes) {
             return None;
         }
-        let without_bom = bytes.strip_prefix(b"\xEF\xBB\xBF");
+        let without_bom = bytes.strip_prefix(UTF8_BOM);
         let file = without_bom.unwrap_or(bytes);
         let header_end = memchr::memchr(b'\n', file)? + 1;
         let body = &file[header_end..];

@@ -31,17 +31,24 @@ fn row_of(bytes: &[u8], offset: usize) -> usize {
         + 1
 }
 
+/// The byte-order mark a UTF-8 file may start with.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Whether a file's first bytes hold a NUL: binary data, not text.
+pub fn looks_binary(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(8192)].contains(&0)
+}
+
 /// Decodes a text file, refusing binary content and invalid text with the row it is on.
 pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<Cow<'_, str>, Problem> {
-    let sample = &bytes[..bytes.len().min(8192)];
-    if sample.contains(&0) {
+    if looks_binary(bytes) {
         return Err(Problem::file(
             "binary-file",
             "文件含有二进制内容，不是文本（CSV）文件",
             "the file holds binary data, not text (CSV)",
         ));
     }
-    let without_bom = bytes.strip_prefix(b"\xEF\xBB\xBF");
+    let without_bom = bytes.strip_prefix(UTF8_BOM);
     let utf8 = without_bom.unwrap_or(bytes);
     let as_utf8 = std::str::from_utf8(utf8);
     match (encoding, as_utf8) {

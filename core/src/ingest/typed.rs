@@ -299,13 +299,8 @@ impl<'a> RowTyper<'a> {
     }
 
     /// Rows typed so far.
-    pub fn len(&self) -> usize {
+    pub fn rows_typed(&self) -> usize {
         self.typed.row_numbers.len()
-    }
-
-    /// Whether no row was typed yet.
-    pub fn is_empty(&self) -> bool {
-        self.typed.row_numbers.is_empty()
     }
 
     /// Types one row; a cell that does not parse is a problem (and a null). Returns
@@ -389,10 +384,10 @@ pub fn parse_rows(
     let mut typer = RowTyper::new(map, duty);
     for row in rows {
         if typer.push(&row?, problems)? {
-            progress(typer.len());
+            progress(typer.rows_typed());
         }
     }
-    progress(typer.len());
+    progress(typer.rows_typed());
     typer.finish()
 }
 

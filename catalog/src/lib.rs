@@ -11,6 +11,7 @@
 
 pub mod audit;
 mod counties;
+mod data_files;
 mod error;
 mod history;
 mod local_listing;

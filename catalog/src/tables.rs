@@ -20,9 +20,11 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use deltalake::datafusion::execution::object_store::ObjectStoreUrl;
 use deltalake::datafusion::prelude::{col, lit};
-use deltalake::kernel::transaction::{CommitProperties, TransactionError};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::DeltaOperation;
 use deltalake::protocol::SaveMode;
+use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -31,6 +33,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use url::Url;
 
+use crate::data_files;
 use crate::error::{CatalogError, Result, one_line};
 use crate::history::{CommitCache, MODE_KEY, TableVersion, read_history};
 use crate::local_listing;
@@ -465,47 +468,66 @@ impl Catalog {
         let mut submission = submission.clone();
         submission.rows = rows;
         let metadata = commit_metadata(&submission, mode)?;
+        let commit_properties = CommitProperties::default()
+            .with_metadata(metadata)
+            .with_max_retries(0)
+            .with_cleanup_expired_logs(Some(false));
+        let properties = data_file_properties(&stored[0].schema());
+        // Data files written here for an earlier attempt, reused while the table's file
+        // schema stays the same.
+        let mut written: Option<data_files::WrittenFiles> = None;
         for attempt in 1..=MAX_COMMIT_ATTEMPTS {
             let table = match self.load(name, TableAt::Latest).await {
                 Ok(table) => Some(table),
                 Err(CatalogError::TableNotFound { .. }) => None,
-                Err(e) => return Err(e),
+                Err(e) => return Err(discard(written, e).await),
             };
             let schema_mode = match &table {
-                Some(t) => schema_change(name, t, &stored[0].schema())?,
+                Some(t) => match schema_change(name, t, &stored[0].schema()) {
+                    Ok(mode) => mode,
+                    Err(e) => return Err(discard(written, e).await),
+                },
                 None => None,
             };
-            let target = match table {
-                Some(t) => t,
-                None => self
-                    .builder(name)?
-                    .build()
-                    .map_err(|e| CatalogError::storage(format!("creating {name}"), e))?,
-            };
-            let mut write = target
-                .write(stored.clone())
-                .with_save_mode(SaveMode::Overwrite)
-                .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
-                .with_writer_properties(data_file_properties(&stored[0].schema()))
-                .with_commit_properties(
-                    CommitProperties::default()
-                        .with_metadata(metadata.clone())
-                        .with_max_retries(0)
-                        .with_cleanup_expired_logs(Some(false)),
-                );
-            if let Some(schema_mode) = schema_mode {
-                write = write.with_schema_mode(schema_mode);
-            }
-            match mode {
-                CommitMode::Period(period) => {
-                    write = write
-                        .with_partition_columns([PERIOD_COLUMN])
-                        .with_replace_where(col(PERIOD_COLUMN).eq(lit(period.to_string())));
+            let state = table.as_ref().and_then(|t| t.snapshot().ok());
+            let committed = match (state, &table) {
+                (Some(state), Some(table))
+                    if schema_mode.is_none() && data_files::can_write(state, mode) =>
+                {
+                    let file_schema = data_files::file_schema(state);
+                    let files = match written.take() {
+                        Some(files) if files.file_schema == file_schema => files,
+                        stale => {
+                            if let Some(stale) = stale {
+                                stale.delete().await;
+                            }
+                            data_files::write(name, table, state, &stored, mode, properties.clone())
+                                .await?
+                        }
+                    };
+                    let committed = self
+                        .commit_files(table, state, &files, mode, commit_properties.clone())
+                        .await;
+                    written = Some(files);
+                    committed
                 }
-                CommitMode::Append => write = write.with_save_mode(SaveMode::Append),
-                CommitMode::Snapshot => {}
-            }
-            match write.await {
+                _ => {
+                    if let Some(stale) = written.take() {
+                        stale.delete().await;
+                    }
+                    self.write_with_deltalake(
+                        name,
+                        table,
+                        schema_mode,
+                        &stored,
+                        mode,
+                        properties.clone(),
+                        commit_properties.clone(),
+                    )
+                    .await
+                }
+            };
+            match committed {
                 Ok(table) => {
                     let version = table.version().ok_or_else(|| {
                         CatalogError::Internal(format!("{name} has no version after a commit"))
@@ -522,14 +544,101 @@ impl Catalog {
                     tracing::info!(table = %name, attempt, "commit lost a race; redoing it");
                     tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
                 }
-                Err(e) => return Err(CatalogError::storage(format!("committing to {name}"), e)),
+                Err(e) => {
+                    let error = CatalogError::storage(format!("committing to {name}"), e);
+                    return Err(discard(written, error).await);
+                }
             }
+        }
+        if let Some(files) = written {
+            files.delete().await;
         }
         Err(CatalogError::CommitConflict {
             table: name.to_string(),
             attempts: MAX_COMMIT_ATTEMPTS,
         })
     }
+}
+
+impl Catalog {
+    /// Commits data files written by [`data_files::write`] as the next version of `table`,
+    /// replacing what `mode` replaces.
+    async fn commit_files(
+        &self,
+        table: &DeltaTable,
+        state: &DeltaTableState,
+        files: &data_files::WrittenFiles,
+        mode: CommitMode,
+        commit_properties: CommitProperties,
+    ) -> std::result::Result<DeltaTable, DeltaTableError> {
+        let partition_columns = state.metadata().partition_columns().to_vec();
+        let operation = DeltaOperation::Write {
+            mode: match mode {
+                CommitMode::Append => SaveMode::Append,
+                CommitMode::Period(_) | CommitMode::Snapshot => SaveMode::Overwrite,
+            },
+            partition_by: (!partition_columns.is_empty()).then_some(partition_columns),
+            predicate: mode
+                .period()
+                .map(|period| format!("{PERIOD_COLUMN} = '{period}'")),
+        };
+        let commit = CommitBuilder::from(commit_properties)
+            .with_actions(data_files::actions(state, files, mode))
+            .build(Some(state), table.log_store(), operation)
+            .await?;
+        let mut committed = table.clone();
+        committed.state = Some(commit.snapshot());
+        Ok(committed)
+    }
+
+    /// Commits `stored` through deltalake's write, which also creates the table on first
+    /// use and changes its schema.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_with_deltalake(
+        &self,
+        name: &TableName,
+        table: Option<DeltaTable>,
+        schema_mode: Option<SchemaMode>,
+        stored: &[RecordBatch],
+        mode: CommitMode,
+        properties: WriterProperties,
+        commit_properties: CommitProperties,
+    ) -> std::result::Result<DeltaTable, DeltaTableError> {
+        let target = match table {
+            Some(t) => t,
+            None => self
+                .builder(name)
+                .map_err(|e| DeltaTableError::Generic(e.to_string()))?
+                .build()?,
+        };
+        let mut write = target
+            .write(stored.to_vec())
+            .with_save_mode(SaveMode::Overwrite)
+            .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
+            .with_writer_properties(properties)
+            .with_commit_properties(commit_properties);
+        if let Some(schema_mode) = schema_mode {
+            write = write.with_schema_mode(schema_mode);
+        }
+        match mode {
+            CommitMode::Period(period) => {
+                write = write
+                    .with_partition_columns([PERIOD_COLUMN])
+                    .with_replace_where(col(PERIOD_COLUMN).eq(lit(period.to_string())));
+            }
+            CommitMode::Append => write = write.with_save_mode(SaveMode::Append),
+            CommitMode::Snapshot => {}
+        }
+        write.await
+    }
+}
+
+/// Deletes uncommitted data files, if any, and gives `error` back.
+async fn discard(written: Option<data_files::WrittenFiles>, error: CatalogError) -> CatalogError {
+    if let Some(files) = written {
+        files.delete().await;
+    }
+    error
 }
 
 /// Table properties that keep every version readable: the platform's history is its

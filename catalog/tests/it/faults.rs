@@ -144,6 +144,12 @@ async fn interrupted_commit_leaves_previous_version(fail_commits: bool, fail_dat
         .unwrap_err();
     assert!(err.to_string().contains("injected failure"), "{err}");
     store.armed.store(false, Ordering::SeqCst);
+    // The refused commit's data files, if any were written, are gone.
+    assert_eq!(
+        data_files(dir.path()),
+        1,
+        "only the first commit's file is left"
+    );
 
     // A fresh catalog (as after a restart) sees the previous version, whole.
     let reopened = open(dir.path()).await;
@@ -166,6 +172,23 @@ async fn interrupted_commit_leaves_previous_version(fail_commits: bool, fail_dat
         scalar(&reopened, "SELECT count(*) FROM logistics.parcels").await,
         "2"
     );
+}
+
+/// How many Parquet data files there are under `dir`.
+fn data_files(dir: &std::path::Path) -> usize {
+    let mut count = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                count += 1;
+            }
+        }
+    }
+    count
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -287,3 +287,75 @@ async fn tables_are_listed_by_name() {
         ["admin.villages", "logistics.parcels", "logistics.stations"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_commit_is_written_one_file_per_core_with_statistics() {
+    let (_dir, catalog) = temp_catalog().await;
+    let t = name("logistics.parcels");
+    let period = |p: &str| CommitMode::Period(p.parse().unwrap());
+    commit_period(&catalog, &t, "2021-01", ("jan", 3), "S1").await;
+    // 300,000 rows in five batches, each with ids of its own.
+    let february: Vec<RecordBatch> = (0..5).map(|b| batch(&format!("feb{b}-"), 60_000)).collect();
+    catalog
+        .commit(&t, schema(), february, period("2021-02"), &submission("S2"))
+        .await
+        .unwrap();
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(2) as u64;
+
+    let summary = catalog.summary(&t).await.unwrap();
+    assert_eq!(summary.rows, 300_003);
+    assert_eq!(summary.files, 1 + cores);
+    let history = catalog.history(&t).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.operation, "WRITE");
+    assert_eq!(
+        last.rows_added, 300_000,
+        "the files' statistics count their rows"
+    );
+    assert_eq!((last.files_added, last.files_removed), (cores, 0));
+    assert_eq!(
+        last.submission
+            .as_ref()
+            .map(|s| (s.submission_id.as_str(), s.rows)),
+        Some(("S2", 300_000))
+    );
+    assert_eq!(
+        text(
+            &catalog,
+            "SELECT _period, count(*) AS n, count(DISTINCT id) AS ids, min(amount) AS lo, \
+             max(amount) AS hi, min(_submission_id) AS s FROM logistics.parcels \
+             GROUP BY _period ORDER BY _period"
+        )
+        .await,
+        "+---------+--------+--------+----+-------+----+\n\
+         | _period | n      | ids    | lo | hi    | s  |\n\
+         +---------+--------+--------+----+-------+----+\n\
+         | 2021-01 | 3      | 3      | 0  | 2     | S1 |\n\
+         | 2021-02 | 300000 | 300000 | 0  | 59999 | S2 |\n\
+         +---------+--------+--------+----+-------+----+"
+    );
+
+    // A corrected February replaces every file February was written as, and only those.
+    commit_period(&catalog, &t, "2021-02", ("feb-fixed", 1), "S3").await;
+    let last = catalog.history(&t).await.unwrap().pop().unwrap();
+    assert_eq!((last.files_added, last.files_removed), (1, cores));
+    assert_eq!(
+        text(&catalog, PARCELS_BY_PERIOD).await,
+        "+---------+---+------------+----+\n\
+         | _period | n | first      | s  |\n\
+         +---------+---+------------+----+\n\
+         | 2021-01 | 3 | jan0       | S1 |\n\
+         | 2021-02 | 1 | feb-fixed0 | S3 |\n\
+         +---------+---+------------+----+"
+    );
+    assert_eq!(
+        scalar(
+            &catalog,
+            "SELECT count(*) FROM table_at('logistics.parcels', 1)"
+        )
+        .await,
+        "300003"
+    );
+}

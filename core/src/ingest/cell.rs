@@ -62,7 +62,7 @@ impl Cell {
     pub fn is_empty(&self) -> bool {
         match self {
             Cell::Empty => true,
-            Cell::Text(s) => s.trim().is_empty(),
+            Cell::Text(s) => trimmed(s).is_empty(),
             _ => false,
         }
     }
@@ -94,7 +94,7 @@ const TIMESTAMP: Expected = (
 pub fn text(cell: &Cell) -> Result<Option<Cow<'_, str>>, Expected> {
     match cell {
         Cell::Empty => Ok(None),
-        Cell::Text(s) => Ok(Some(Cow::Borrowed(s.trim())).filter(|s| !s.is_empty())),
+        Cell::Text(s) => Ok(Some(Cow::Borrowed(trimmed(s))).filter(|s| !s.is_empty())),
         Cell::Bool(b) => Ok(Some(Cow::Borrowed(if *b { "是" } else { "否" }))),
         Cell::Date(_) | Cell::DateTime(_) | Cell::ExcelSerial(_) => {
             Ok(Some(Cow::Owned(cell.display())))
@@ -111,7 +111,7 @@ pub fn boolean(cell: &Cell) -> Result<Option<bool>, Expected> {
         Cell::Int(0) => Ok(Some(false)),
         Cell::Int(1) => Ok(Some(true)),
         Cell::Float(f) if *f == 0.0 || *f == 1.0 => Ok(Some(*f == 1.0)),
-        Cell::Text(s) => match s.trim().to_lowercase().as_str() {
+        Cell::Text(s) => match trimmed(s).to_lowercase().as_str() {
             "" => Ok(None),
             "是" | "y" | "yes" | "true" | "1" => Ok(Some(true)),
             "否" | "n" | "no" | "false" | "0" => Ok(Some(false)),
@@ -146,9 +146,9 @@ pub fn integer(cell: &Cell) -> Result<Option<i64>, Expected> {
         Cell::Empty => Ok(None),
         Cell::Int(i) => Ok(Some(*i)),
         Cell::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(*f as i64)),
-        Cell::Text(s) if s.trim().is_empty() => Ok(None),
+        Cell::Text(s) if trimmed(s).is_empty() => Ok(None),
         Cell::Text(s) | Cell::Decimal(s) => {
-            let s = without_grouping(s.trim()).ok_or(INTEGER)?;
+            let s = without_grouping(trimmed(s)).ok_or(INTEGER)?;
             let s = s.strip_suffix(".0").unwrap_or(&s);
             s.parse().map(Some).map_err(|_| INTEGER)
         }
@@ -162,8 +162,8 @@ pub fn float(cell: &Cell) -> Result<Option<f64>, Expected> {
         Cell::Empty => return Ok(None),
         Cell::Int(i) => *i as f64,
         Cell::Float(f) => *f,
-        Cell::Text(s) if s.trim().is_empty() => return Ok(None),
-        Cell::Text(s) | Cell::Decimal(s) => without_grouping(s.trim())
+        Cell::Text(s) if trimmed(s).is_empty() => return Ok(None),
+        Cell::Text(s) | Cell::Decimal(s) => without_grouping(trimmed(s))
             .ok_or(NUMBER)?
             .parse()
             .map_err(|_| NUMBER)?,
@@ -185,9 +185,9 @@ pub fn decimal(cell: &Cell, scale: i8) -> Result<Option<i128>, DecimalError> {
         // Rust prints the shortest text that reads back as the same float: what the
         // spreadsheet showed, not its binary approximation.
         Cell::Float(f) if f.is_finite() => Cow::Owned(format!("{f}")),
-        Cell::Text(s) if s.trim().is_empty() => return Ok(None),
+        Cell::Text(s) if trimmed(s).is_empty() => return Ok(None),
         Cell::Text(s) | Cell::Decimal(s) => {
-            without_grouping(s.trim()).ok_or(DecimalError::NotANumber)?
+            without_grouping(trimmed(s)).ok_or(DecimalError::NotANumber)?
         }
         _ => return Err(DecimalError::NotANumber),
     };
@@ -282,9 +282,19 @@ fn iso_time(s: &[u8]) -> Option<NaiveTime> {
     )
 }
 
+/// `s` without leading and trailing whitespace, as `str::trim` gives it, at once when it
+/// begins and ends with a visible ASCII character, as nearly every cell does.
+pub fn trimmed(s: &str) -> &str {
+    match s.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        [only] if only.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// A date in one of the accepted written forms.
 fn written_date(s: &str) -> Option<NaiveDate> {
-    let s = s.trim();
+    let s = trimmed(s);
     if let Some(date) = iso_date(s.as_bytes()) {
         return Some(date);
     }
@@ -292,7 +302,7 @@ fn written_date(s: &str) -> Option<NaiveDate> {
         && let Some((y, rest)) = rest.split_once('年')
         && let Some((m, d)) = rest.split_once('月')
     {
-        return ymd(y.trim(), m.trim(), d.trim());
+        return ymd(trimmed(y), trimmed(m), trimmed(d));
     }
     for separator in ['-', '/', '.'] {
         if let Some((y, m, Some(d))) = two_or_three_parts(s, separator) {
@@ -307,7 +317,7 @@ fn written_date(s: &str) -> Option<NaiveDate> {
 
 /// A time `HH:MM` or `HH:MM:SS`.
 fn written_time(s: &str) -> Option<NaiveTime> {
-    let s = s.trim();
+    let s = trimmed(s);
     if let Some(time) = iso_time(s.as_bytes()) {
         return Some(time);
     }
@@ -322,7 +332,7 @@ fn written_time(s: &str) -> Option<NaiveTime> {
 
 /// A serial number written as text (e.g. a CSV exported from an unformatted sheet).
 fn serial_text(s: &str) -> Option<f64> {
-    let s = s.trim();
+    let s = trimmed(s);
     let digits = s.split_once('.').map_or(s, |(w, _)| w);
     (!digits.is_empty() && digits.len() <= 7 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| s.parse().ok())
@@ -342,7 +352,7 @@ pub fn date(cell: &Cell) -> Result<Option<NaiveDate>, Expected> {
         Cell::Int(i) => excel_datetime(*i as f64)
             .map(|t| Some(t.date()))
             .ok_or(DATE),
-        Cell::Text(s) if s.trim().is_empty() => Ok(None),
+        Cell::Text(s) if trimmed(s).is_empty() => Ok(None),
         Cell::Text(s) => written_date(s)
             .or_else(|| {
                 serial_text(s)
@@ -362,10 +372,13 @@ pub fn timestamp(cell: &Cell) -> Result<Option<NaiveDateTime>, Expected> {
         Cell::Empty => return Ok(None),
         Cell::DateTime(t) => *t,
         Cell::ExcelSerial(f) | Cell::Float(f) => excel_datetime(*f).ok_or(TIMESTAMP)?,
-        Cell::Text(s) if s.trim().is_empty() => return Ok(None),
+        Cell::Text(s) if trimmed(s).is_empty() => return Ok(None),
         Cell::Text(s) => {
-            let s = s.trim();
-            let split = s.split_once(' ').or_else(|| s.split_once('T'));
+            let s = trimmed(s);
+            let bytes = s.as_bytes();
+            let split = memchr::memchr(b' ', bytes)
+                .or_else(|| memchr::memchr(b'T', bytes))
+                .map(|at| (&s[..at], &s[at + 1..]));
             match split {
                 Some((d, t)) => written_date(d)
                     .zip(written_time(t))
@@ -422,6 +435,27 @@ mod tests {
             days_since_epoch(NaiveDate::from_ymd_opt(1970, 1, 2).unwrap()),
             1
         );
+    }
+
+    #[test]
+    fn trimmed_is_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "ab",
+            "\u{3000}城关镇\u{3000}",
+            "城关镇",
+            "a\u{3000}",
+            "\t1\t",
+            "1,2",
+            "\u{a0}x",
+            "x\u{a0}",
+        ] {
+            assert_eq!(trimmed(s), s.trim(), "{s:?}");
+        }
     }
 
     #[test]

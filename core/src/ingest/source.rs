@@ -14,7 +14,7 @@ use calamine::{Data, Reader, Xlsx};
 use chrono::{DateTime, NaiveDate};
 use clap::ValueEnum;
 
-use super::cell::Cell;
+use super::cell::{Cell, trimmed};
 use super::problems::Problem;
 use super::text::{Encoding, UTF8_BOM, decode, decode_pieces, looks_binary};
 
@@ -331,7 +331,7 @@ impl<'a> CsvParts<'a> {
     pub fn rows(&self, part: usize) -> PartRows<'_> {
         PartRows {
             rest: &self.parts[part],
-            delimiter: char::from(self.delimiter),
+            delimiter: self.delimiter,
             row: RawRow {
                 number: 0,
                 cells: vec![Cell::Text(String::new()); self.header.len()],
@@ -352,7 +352,7 @@ impl<'a> CsvParts<'a> {
 /// and a record whose cells are all blank is counted but skipped.
 pub struct PartRows<'a> {
     rest: &'a str,
-    delimiter: char,
+    delimiter: u8,
     row: RawRow,
     records: u32,
 }
@@ -376,17 +376,22 @@ impl PartRows<'_> {
             self.rest = after;
             self.records += 1;
             self.row.number = self.records + 1;
-            let mut fields = record.split(self.delimiter);
+            // The delimiter is one ASCII byte, so the text between two is whole characters.
+            let mut ends = memchr::memchr_iter(self.delimiter, record.as_bytes())
+                .chain(std::iter::once(record.len()));
+            let mut start = 0;
             let mut blank = true;
             for cell in &mut self.row.cells {
-                let (Some(field), Cell::Text(text)) = (fields.next(), cell) else {
+                let (Some(end), Cell::Text(text)) = (ends.next(), cell) else {
                     return Some(Err(()));
                 };
+                let field = &record[start..end];
+                start = end + 1;
                 text.clear();
                 text.push_str(field);
-                blank = blank && field.trim().is_empty();
+                blank = blank && trimmed(field).is_empty();
             }
-            if fields.next().is_some() {
+            if ends.next().is_some() {
                 return Some(Err(()));
             }
             if !blank {

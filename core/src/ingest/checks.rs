@@ -5,6 +5,8 @@
 //! in Arrow's row format); text for messages is made only for the cells that fail.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ahash::RandomState;
 
@@ -113,7 +115,6 @@ pub fn check_template(
     period: Option<Period>,
     problems: &mut Vec<Problem>,
 ) {
-    let mut found = Vec::new();
     let mut start = 0;
     let parts: Vec<Part> = rows
         .batches
@@ -128,19 +129,73 @@ pub fn check_template(
             part
         })
         .collect();
+    let bad_cells = &rows.bad_cells;
+    let parts = &parts;
+    let mut checks: Vec<Check> = Vec::new();
     for (c, column) in duty.columns.iter().enumerate() {
-        check_column(&parts, c, column, &rows.bad_cells, &mut found);
+        checks.push(Box::new(move |found| {
+            check_column(parts, c, column, bad_cells, found)
+        }));
     }
     for key in &duty.unique_keys {
-        check_unique(duty, &parts, &key.columns, &mut found);
+        checks.push(Box::new(move |found| {
+            check_unique(duty, parts, &key.columns, found)
+        }));
     }
     if let (Some(period), Some(key)) = (period, &duty.period_column) {
-        check_period(duty, &parts, key, period, &mut found);
+        checks.push(Box::new(move |found| {
+            check_period(duty, parts, key, period, found)
+        }));
     }
+    let mut found = on_every_core(checks);
     // Row by row (a stable sort), each row's problems in the order of the checks above:
     // columns in the template's order, then keys, then the period.
     found.sort_by_key(|p| p.row);
     problems.extend(found);
+}
+
+/// One of the template's checks: it pushes the problems it finds.
+type Check<'a> = Box<dyn FnOnce(&mut Vec<Problem>) + Send + 'a>;
+
+/// Runs `checks` on every core and returns their problems in the checks' order. Threads
+/// take the checks from the last, so the keys' checks, the costliest, start first.
+fn on_every_core(checks: Vec<Check>) -> Vec<Problem> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(checks.len())
+        .max(1);
+    let queue: Vec<Mutex<Option<Check>>> =
+        checks.into_iter().map(|c| Mutex::new(Some(c))).collect();
+    let left = AtomicUsize::new(queue.len());
+    let take = || {
+        let mut done = Vec::new();
+        while let Ok(before) =
+            left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        {
+            let index = before - 1;
+            let check = queue[index].lock().ok().and_then(|mut slot| slot.take());
+            let mut found = Vec::new();
+            if let Some(check) = check {
+                check(&mut found);
+            }
+            done.push((index, found));
+        }
+        done
+    };
+    let mut done: Vec<(usize, Vec<Problem>)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(take)).collect();
+        let mut done = take();
+        for helper in helpers {
+            done.extend(
+                helper
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        done
+    });
+    done.sort_by_key(|(index, _)| *index);
+    done.into_iter().flat_map(|(_, found)| found).collect()
 }
 
 /// One column's required, allowed-value and range checks over every part.

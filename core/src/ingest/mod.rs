@@ -530,7 +530,6 @@ pub async fn upload(
         )));
     }
     let (installed, duty, mode) = resolve(platform, &request).await?;
-    let sha256 = crate::plugin::engine::sha256_hex(&request.bytes);
     let context = Context {
         platform,
         dry_run: request.dry_run,
@@ -540,6 +539,21 @@ pub async fn upload(
         duty,
     };
     let duty = &context.duty;
+
+    // The file's digest is one thread's work over all its bytes: it is taken while the
+    // file is read on the other threads, and compared once both are done.
+    progress.step("reading");
+    let mut found = Found::default();
+    let (sha256, parsed) = std::thread::scope(|scope| {
+        let digest = scope.spawn(|| crate::plugin::engine::sha256_hex(&request.bytes));
+        let parsed = parse_file(&request, duty, &mut found, progress);
+        let sha256 = digest
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (sha256, parsed)
+    });
+    // The file is in the rows now: its memory goes back before the checks take theirs.
+    drop(std::mem::take(&mut request.bytes));
     if let Some((submission_id, version)) = same_file_current(platform, duty, mode, &sha256).await?
     {
         return Ok(context.outcome(
@@ -566,11 +580,6 @@ pub async fn upload(
         sha256: installed.event.sha256.clone(),
     });
 
-    progress.step("reading");
-    let mut found = Found::default();
-    let parsed = parse_file(&request, duty, &mut found, progress);
-    // The file is in the rows now: its memory goes back before the checks take theirs.
-    drop(std::mem::take(&mut request.bytes));
     let Some(rows) = parsed else {
         return context.refuse(found, 0, record).await;
     };

@@ -11,6 +11,7 @@
 //! Storage layout: `<root>/tables/<schema>/<table>/` holds one Delta table
 //! (`_delta_log/` and Parquet files).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -545,8 +546,10 @@ impl Catalog {
                     tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
                 }
                 Err(e) => {
-                    let error = CatalogError::storage(format!("committing to {name}"), e);
-                    return Err(discard(written, error).await);
+                    if let Some(files) = written {
+                        self.discard_unless_committed(name, files).await;
+                    }
+                    return Err(CatalogError::storage(format!("committing to {name}"), e));
                 }
             }
         }
@@ -589,6 +592,27 @@ impl Catalog {
         let mut committed = table.clone();
         committed.state = Some(commit.snapshot());
         Ok(committed)
+    }
+
+    /// Deletes the files of a commit that failed, unless the table's latest version lists
+    /// one of them (the commit was written after all, whatever its error said) or the
+    /// table cannot be read to tell: a file no version lists is never read, a file a
+    /// version lists must stay.
+    async fn discard_unless_committed(&self, name: &TableName, files: data_files::WrittenFiles) {
+        let Ok(table) = self.load(name, TableAt::Latest).await else {
+            return;
+        };
+        let Ok(state) = table.snapshot() else {
+            return;
+        };
+        let ours: HashSet<&str> = files.adds.iter().map(|add| add.path.as_str()).collect();
+        if !state
+            .log_data()
+            .iter()
+            .any(|file| ours.contains(file.path().as_ref()))
+        {
+            files.delete().await;
+        }
     }
 
     /// Commits `stored` through deltalake's write, which also creates the table on first

@@ -159,7 +159,7 @@ pub(crate) async fn write(
     if let Some(e) = first_error {
         delete(store.as_ref(), &adds).await;
         return Err(CatalogError::storage(
-            format!("writing the data files of {name}"),
+            format!("committing to {name} (writing its data files)"),
             e,
         ));
     }

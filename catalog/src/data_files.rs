@@ -11,6 +11,7 @@
 //! Used for commits to an existing table whose schema the rows already have; creating a
 //! table and changing its schema stay with deltalake's write.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
@@ -22,7 +23,6 @@ use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
 use deltalake::kernel::{Action, Add};
 use deltalake::operations::write::WriterStatsConfig;
 use deltalake::table::state::DeltaTableState;
-use futures::future::try_join_all;
 use indexmap::IndexMap;
 use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
@@ -52,7 +52,13 @@ impl WrittenFiles {
     /// Deletes the files: they will not be committed (best effort: a file left behind is
     /// never read, as no version lists it).
     pub(crate) async fn delete(self) {
-        delete(self.store.as_ref(), &self.adds).await;
+        let store = self.store.as_ref();
+        futures::future::join_all(self.adds.iter().map(|add| async move {
+            if let Err(e) = store.delete(&Path::from(add.path.as_str())).await {
+                tracing::warn!(file = %add.path, error = %e, "could not delete an uncommitted data file");
+            }
+        }))
+        .await;
     }
 }
 
@@ -83,17 +89,17 @@ pub(crate) fn file_schema(state: &DeltaTableState) -> SchemaRef {
 }
 
 /// Writes `batches` (the stored columns, system ones included) to `table` as new data
-/// files, one per core for large commits, and returns them uncommitted. On failure no
+/// files of `file_schema` (see [`file_schema`]), one per core for large commits, and returns them uncommitted. On failure no
 /// file written here is left behind.
 pub(crate) async fn write(
     name: &TableName,
     table: &DeltaTable,
     state: &DeltaTableState,
+    file_schema: SchemaRef,
     batches: &[RecordBatch],
     mode: CommitMode,
     properties: WriterProperties,
 ) -> Result<WrittenFiles> {
-    let file_schema = file_schema(state);
     let conformed = batches
         .iter()
         .map(|batch| conform(name, batch, &file_schema))
@@ -156,18 +162,19 @@ pub(crate) async fn write(
             }
         }
     }
+    let files = WrittenFiles {
+        file_schema,
+        adds,
+        store,
+    };
     if let Some(e) = first_error {
-        delete(store.as_ref(), &adds).await;
+        files.delete().await;
         return Err(CatalogError::storage(
             format!("committing to {name} (writing its data files)"),
             e,
         ));
     }
-    Ok(WrittenFiles {
-        file_schema,
-        adds,
-        store,
-    })
+    Ok(files)
 }
 
 /// The actions of a commit of `files` in `mode` over `state`: the files' `add` actions
@@ -178,11 +185,9 @@ pub(crate) fn actions(
     files: &WrittenFiles,
     mode: CommitMode,
 ) -> Vec<Action> {
-    let replaced = |partition_values: &std::collections::HashMap<String, Option<String>>| match mode
-    {
-        CommitMode::Period(period) => {
-            partition_values.get(PERIOD_COLUMN) == Some(&Some(period.to_string()))
-        }
+    let period = mode.period().map(|period| period.to_string());
+    let replaced = |partition_values: &HashMap<String, Option<String>>| match mode {
+        CommitMode::Period(_) => partition_values.get(PERIOD_COLUMN) == Some(&period),
         CommitMode::Snapshot => true,
         CommitMode::Append => false,
     };
@@ -194,17 +199,6 @@ pub(crate) fn actions(
     removes
         .chain(files.adds.iter().cloned().map(Action::Add))
         .collect()
-}
-
-/// Deletes the data files of `adds` from `store`.
-async fn delete(store: &dyn ObjectStore, adds: &[Add]) {
-    let deletions = adds.iter().map(|add| async move {
-        if let Err(e) = store.delete(&Path::from(add.path.as_str())).await {
-            tracing::warn!(file = %add.path, error = %e, "could not delete an uncommitted data file");
-        }
-        Ok::<(), ()>(())
-    });
-    let _ = try_join_all(deletions).await;
 }
 
 /// `batch` with exactly `file_schema`'s columns, in its order and types (Delta stores

@@ -474,53 +474,104 @@ impl Catalog {
             .with_max_retries(0)
             .with_cleanup_expired_logs(Some(false));
         let properties = data_file_properties(&stored[0].schema());
-        // Data files written here for an earlier attempt, reused while the table's file
-        // schema stays the same.
+        // Data files written here for an attempt, reused by the next while the table's
+        // file schema stays the same; deleted if the commit fails.
         let mut written: Option<data_files::WrittenFiles> = None;
+        let committed = self
+            .commit_attempts(
+                name,
+                &stored,
+                mode,
+                properties,
+                commit_properties,
+                &mut written,
+            )
+            .await;
+        if committed.is_err()
+            && let Some(files) = written
+        {
+            self.discard_unless_committed(name, files).await;
+        }
+        let (version, attempts) = committed?;
+        Ok(CommitOutcome {
+            table: name.clone(),
+            version,
+            rows,
+            attempts,
+        })
+    }
+
+    /// Commits `stored` as the next version, redoing the commit when another writer
+    /// committed first; the version and the attempts it took.
+    async fn commit_attempts(
+        &self,
+        name: &TableName,
+        stored: &[RecordBatch],
+        mode: CommitMode,
+        properties: WriterProperties,
+        commit_properties: CommitProperties,
+        written: &mut Option<data_files::WrittenFiles>,
+    ) -> Result<(u64, usize)> {
         for attempt in 1..=MAX_COMMIT_ATTEMPTS {
             let table = match self.load(name, TableAt::Latest).await {
                 Ok(table) => Some(table),
                 Err(CatalogError::TableNotFound { .. }) => None,
-                Err(e) => return Err(discard(written, e).await),
+                Err(e) => return Err(e),
             };
             let schema_mode = match &table {
-                Some(t) => match schema_change(name, t, &stored[0].schema()) {
-                    Ok(mode) => mode,
-                    Err(e) => return Err(discard(written, e).await),
-                },
+                Some(t) => schema_change(name, t, &stored[0].schema())?,
                 None => None,
             };
             let state = table.as_ref().and_then(|t| t.snapshot().ok());
-            let committed = match (state, &table) {
-                (Some(state), Some(table))
+            let own_files = match (&table, state) {
+                (Some(table), Some(state))
                     if schema_mode.is_none() && data_files::can_write(state, mode) =>
                 {
-                    let file_schema = data_files::file_schema(state);
+                    Some((table, state, data_files::file_schema(state)))
+                }
+                _ => None,
+            };
+            let usable = |files: &data_files::WrittenFiles| {
+                own_files.as_ref().map(|(_, _, schema)| schema) == Some(&files.file_schema)
+            };
+            if let Some(stale) = written.take_if(|files| !usable(files)) {
+                stale.delete().await;
+            }
+            let committed = match own_files {
+                Some((table, state, file_schema)) => {
                     let files = match written.take() {
-                        Some(files) if files.file_schema == file_schema => files,
-                        stale => {
-                            if let Some(stale) = stale {
-                                stale.delete().await;
-                            }
-                            data_files::write(name, table, state, &stored, mode, properties.clone())
-                                .await?
+                        Some(files) => files,
+                        None => {
+                            data_files::write(
+                                name,
+                                table,
+                                state,
+                                file_schema,
+                                stored,
+                                mode,
+                                properties.clone(),
+                            )
+                            .await?
                         }
                     };
                     let committed = self
                         .commit_files(table, state, &files, mode, commit_properties.clone())
                         .await;
-                    written = Some(files);
+                    *written = Some(files);
                     committed
                 }
-                _ => {
-                    if let Some(stale) = written.take() {
-                        stale.delete().await;
-                    }
-                    self.write_with_deltalake(
-                        name,
-                        table,
+                None => {
+                    let target = match table {
+                        Some(t) => t,
+                        None => self
+                            .builder(name)?
+                            .build()
+                            .map_err(|e| CatalogError::storage(format!("creating {name}"), e))?,
+                    };
+                    write_with_deltalake(
+                        target,
                         schema_mode,
-                        &stored,
+                        stored,
                         mode,
                         properties.clone(),
                         commit_properties.clone(),
@@ -534,27 +585,14 @@ impl Catalog {
                         CatalogError::Internal(format!("{name} has no version after a commit"))
                     })?;
                     self.snapshots.put(name, version, &table);
-                    return Ok(CommitOutcome {
-                        table: name.clone(),
-                        version,
-                        rows,
-                        attempts: attempt,
-                    });
+                    return Ok((version, attempt));
                 }
                 Err(e) if lost_race(&e) => {
                     tracing::info!(table = %name, attempt, "commit lost a race; redoing it");
                     tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
                 }
-                Err(e) => {
-                    if let Some(files) = written {
-                        self.discard_unless_committed(name, files).await;
-                    }
-                    return Err(CatalogError::storage(format!("committing to {name}"), e));
-                }
+                Err(e) => return Err(CatalogError::storage(format!("committing to {name}"), e)),
             }
-        }
-        if let Some(files) = written {
-            files.delete().await;
         }
         Err(CatalogError::CommitConflict {
             table: name.to_string(),
@@ -614,55 +652,37 @@ impl Catalog {
             files.delete().await;
         }
     }
-
-    /// Commits `stored` through deltalake's write, which also creates the table on first
-    /// use and changes its schema.
-    #[allow(clippy::too_many_arguments)]
-    async fn write_with_deltalake(
-        &self,
-        name: &TableName,
-        table: Option<DeltaTable>,
-        schema_mode: Option<SchemaMode>,
-        stored: &[RecordBatch],
-        mode: CommitMode,
-        properties: WriterProperties,
-        commit_properties: CommitProperties,
-    ) -> std::result::Result<DeltaTable, DeltaTableError> {
-        let target = match table {
-            Some(t) => t,
-            None => self
-                .builder(name)
-                .map_err(|e| DeltaTableError::Generic(e.to_string()))?
-                .build()?,
-        };
-        let mut write = target
-            .write(stored.to_vec())
-            .with_save_mode(SaveMode::Overwrite)
-            .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
-            .with_writer_properties(properties)
-            .with_commit_properties(commit_properties);
-        if let Some(schema_mode) = schema_mode {
-            write = write.with_schema_mode(schema_mode);
-        }
-        match mode {
-            CommitMode::Period(period) => {
-                write = write
-                    .with_partition_columns([PERIOD_COLUMN])
-                    .with_replace_where(col(PERIOD_COLUMN).eq(lit(period.to_string())));
-            }
-            CommitMode::Append => write = write.with_save_mode(SaveMode::Append),
-            CommitMode::Snapshot => {}
-        }
-        write.await
-    }
 }
 
-/// Deletes uncommitted data files, if any, and gives `error` back.
-async fn discard(written: Option<data_files::WrittenFiles>, error: CatalogError) -> CatalogError {
-    if let Some(files) = written {
-        files.delete().await;
+/// Commits `stored` to `target` through deltalake's write, which also creates the table
+/// on first use and changes its schema.
+async fn write_with_deltalake(
+    target: DeltaTable,
+    schema_mode: Option<SchemaMode>,
+    stored: &[RecordBatch],
+    mode: CommitMode,
+    properties: WriterProperties,
+    commit_properties: CommitProperties,
+) -> std::result::Result<DeltaTable, DeltaTableError> {
+    let mut write = target
+        .write(stored.to_vec())
+        .with_save_mode(SaveMode::Overwrite)
+        .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
+        .with_writer_properties(properties)
+        .with_commit_properties(commit_properties);
+    if let Some(schema_mode) = schema_mode {
+        write = write.with_schema_mode(schema_mode);
     }
-    error
+    match mode {
+        CommitMode::Period(period) => {
+            write = write
+                .with_partition_columns([PERIOD_COLUMN])
+                .with_replace_where(col(PERIOD_COLUMN).eq(lit(period.to_string())));
+        }
+        CommitMode::Append => write = write.with_save_mode(SaveMode::Append),
+        CommitMode::Snapshot => {}
+    }
+    write.await
 }
 
 /// Table properties that keep every version readable: the platform's history is its

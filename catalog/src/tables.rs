@@ -692,16 +692,24 @@ const TABLE_PROPERTIES: &[(&str, &str)] = &[
     ("delta.deletedFileRetentionDuration", "interval 3650 days"),
 ];
 
+/// Rows per row group of a data file (DuckDB writes 122,880). A writer holds a row
+/// group's encoded pages until the group is complete, so this bounds what it holds
+/// whatever the file's size; each group's statistics also let a query skip it.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
 /// How data files of `schema` are written: pages compressed with LZ4 (raw), which reads
 /// back faster than Snappy at about the same size; dictionaries for text only (codes,
-/// names, directions repeat), numbers and times stored plainly, which decode fastest.
+/// names, directions repeat), numbers and times stored plainly, which decode fastest;
+/// row groups of [`ROW_GROUP_ROWS`].
 fn data_file_properties(schema: &Schema) -> WriterProperties {
     schema
         .fields()
         .iter()
         .filter(|field| !is_text(field.data_type()))
         .fold(
-            WriterProperties::builder().set_compression(Compression::LZ4_RAW),
+            WriterProperties::builder()
+                .set_compression(Compression::LZ4_RAW)
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS)),
             |properties, field| {
                 properties
                     .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false)

@@ -290,7 +290,7 @@ async fn tables_are_listed_by_name() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_large_commit_is_written_one_file_per_core_with_statistics() {
-    let (_dir, catalog) = temp_catalog().await;
+    let (dir, catalog) = temp_catalog().await;
     let t = name("logistics.parcels");
     let period = |p: &str| CommitMode::Period(p.parse().unwrap());
     commit_period(&catalog, &t, "2021-01", ("jan", 3), "S1").await;
@@ -315,6 +315,13 @@ async fn a_large_commit_is_written_one_file_per_core_with_statistics() {
         "the files' statistics count their rows"
     );
     assert_eq!((last.files_added, last.files_removed), (cores, 0));
+    // A writer holds one row group's pages at a time: groups of at most 131,072 rows.
+    let groups = row_group_rows(&dir.path().join("tables/logistics/parcels/_period=2021-02"));
+    assert_eq!(groups.iter().sum::<i64>(), 300_000);
+    assert!(
+        groups.len() as u64 > cores && groups.iter().all(|&rows| rows <= 131_072),
+        "{groups:?}"
+    );
     assert_eq!(
         last.submission
             .as_ref()
@@ -358,4 +365,21 @@ async fn a_large_commit_is_written_one_file_per_core_with_statistics() {
         .await,
         "300003"
     );
+}
+
+/// The rows of each row group of each data file in `dir`.
+fn row_group_rows(dir: &std::path::Path) -> Vec<i64> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "parquet"))
+        .flat_map(|path| {
+            let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+            let metadata = reader.metadata();
+            (0..metadata.num_row_groups())
+                .map(|g| metadata.row_group(g).num_rows())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }

@@ -4,13 +4,17 @@
 //! The upload's keys are registered as an in-memory table in a query session and joined
 //! with the committed table, so the check reads only what it must even when the
 //! committed table holds millions of rows. The checks run in one partition, beside the
-//! plugin's `validate`.
+//! plugin's `validate`. Keys unique across periods are first looked for among the
+//! committed rows between the upload's smallest and largest key: files and row groups
+//! whose statistics lie outside are not read, and when none is found (a new period of
+//! new ids) the join is not run at all.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt32Builder};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
+use datafusion::scalar::ScalarValue;
 use sannong_catalog::{Period, TableName};
 
 use super::checks::cell_text;
@@ -88,13 +92,29 @@ fn key_expression(columns: &[String]) -> String {
     }
 }
 
-/// Runs one internal query with the upload's keys as table `upload_keys`; returns the
-/// (row number, key, optional third column) it selects.
-async fn matching(
+/// The smallest and the largest of the upload's keys, as query parameters `$1` and `$2`.
+fn key_range(keys: &RecordBatch) -> Vec<ScalarValue> {
+    let texts = keys.column(1).as_string::<i32>();
+    [
+        arrow::compute::min_string(texts),
+        arrow::compute::max_string(texts),
+    ]
+    .into_iter()
+    .map(|bound| ScalarValue::Utf8(bound.map(str::to_owned)))
+    .collect()
+}
+
+/// Runs one internal query, with the upload's keys as table `upload_keys` and `$1`, `$2`…
+/// bound to `parameters`.
+async fn run(
     query: &QueryService,
     keys: &RecordBatch,
     sql: &str,
-) -> Result<Vec<(u32, String, Option<String>)>> {
+    parameters: Vec<ScalarValue>,
+) -> Result<Vec<RecordBatch>> {
+    let failed = |e: datafusion::error::DataFusionError| {
+        Error::Execution(format!("checking against committed tables: {e}"))
+    };
     let ctx = query.session().await?;
     // The plugin's `validate` runs meanwhile on the other core: one partition does not
     // take longer, and it builds one hash table instead of repartitioning both sides.
@@ -103,15 +123,24 @@ async fn matching(
         .map_err(|e| Error::Internal(e.to_string()))?;
     ctx.register_table("upload_keys", Arc::new(table))
         .map_err(|e| Error::Internal(e.to_string()))?;
-    let batches = ctx
-        .sql(sql)
+    ctx.sql(sql)
         .await
-        .map_err(|e| Error::Execution(format!("checking against committed tables: {e}")))?
+        .and_then(|frame| frame.with_param_values(parameters))
+        .map_err(failed)?
         .collect()
         .await
-        .map_err(|e| Error::Execution(format!("checking against committed tables: {e}")))?;
+        .map_err(failed)
+}
+
+/// Runs [`run`] for the (row number, key, optional third column) it selects.
+async fn matching(
+    query: &QueryService,
+    keys: &RecordBatch,
+    sql: &str,
+    parameters: Vec<ScalarValue>,
+) -> Result<Vec<(u32, String, Option<String>)>> {
     let mut found = Vec::new();
-    for batch in batches {
+    for batch in run(query, keys, sql, parameters).await? {
         let rows = batch
             .column(0)
             .as_primitive::<arrow::datatypes::UInt32Type>();
@@ -127,6 +156,24 @@ async fn matching(
     }
     found.sort();
     Ok(found)
+}
+
+/// Whether the one-row, one-count answer of `sql` counts anything.
+async fn any_counted(
+    query: &QueryService,
+    keys: &RecordBatch,
+    sql: &str,
+    parameters: Vec<ScalarValue>,
+) -> Result<bool> {
+    let batches = run(query, keys, sql, parameters).await?;
+    Ok(batches.iter().any(|batch| {
+        batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .values()
+            .iter()
+            .any(|&count| count > 0)
+    }))
 }
 
 /// Checks references and cross-period uniqueness; pushes the problems found.
@@ -156,6 +203,7 @@ pub async fn check_committed(
                     key_expression(&reference.table_columns),
                     key_expression(&reference.table_columns)
                 ),
+                Vec::new(),
             )
             .await?
         } else {
@@ -205,14 +253,22 @@ pub async fn check_committed(
             .column(&key.columns[0])
             .ok_or_else(|| Error::Internal("unique key column".into()))?;
         let expression = key_expression(&key.columns);
+        let other_periods_in_range =
+            format!("{table} WHERE _period <> '{period}' AND {expression} BETWEEN $1 AND $2");
+        let range = key_range(&upload_keys);
+        let counted = format!("SELECT count(*) FROM {other_periods_in_range}");
+        if !any_counted(query, &upload_keys, &counted, range.clone()).await? {
+            continue;
+        }
         let clashes = matching(
             query,
             &upload_keys,
             &format!(
                 "SELECT u.row_number, u.key, min(t._period) AS other_period FROM upload_keys u \
-                 JOIN (SELECT {expression} AS key, _period FROM {table} WHERE _period <> '{period}') t ON u.key = t.key \
+                 JOIN (SELECT {expression} AS key, _period FROM {other_periods_in_range}) t ON u.key = t.key \
                  GROUP BY u.row_number, u.key"
             ),
+            range,
         )
         .await?;
         for (row, value, other) in clashes {

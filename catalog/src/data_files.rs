@@ -9,14 +9,15 @@
 //! so readers prune and count these files as they do any other.
 //!
 //! Used for commits to an existing table whose schema the rows already have; creating a
-//! table and changing its schema stay with deltalake's write.
+//! table and changing its schema stay with deltalake's write. How every data file is
+//! encoded ([`properties`]) is decided here for both.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use delta_kernel::expressions::Scalar;
 use deltalake::DeltaTable;
 use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
@@ -27,12 +28,62 @@ use indexmap::IndexMap;
 use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{CatalogError, Result};
 use crate::submission::CommitMode;
 use crate::table_name::TableName;
-use crate::tables::PERIOD_COLUMN;
+use crate::tables::{PERIOD_COLUMN, is_text};
+
+/// Rows per row group of a data file (DuckDB writes 122,880). A writer holds a row
+/// group's encoded pages until the group is complete, so this bounds what it holds
+/// whatever the file's size; each group's statistics also let a query skip it.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Rows of a commit's first batch looked at to tell whether a text column repeats.
+const DICTIONARY_SAMPLE_ROWS: usize = 4096;
+
+/// How the data files of a commit whose first batch is `sample` are written: pages
+/// compressed with LZ4 (raw), which reads back faster than Snappy at about the same
+/// size; row groups of [`ROW_GROUP_ROWS`]; dictionaries for text that repeats (codes,
+/// names, directions), while numbers, times and text of mostly distinct values (ids) are
+/// stored plainly: they decode fastest, and a dictionary of ids would be built only to
+/// be given up once it outgrew its page.
+pub(crate) fn properties(sample: &RecordBatch) -> WriterProperties {
+    let schema = sample.schema();
+    schema
+        .fields()
+        .iter()
+        .zip(sample.columns())
+        .filter(|(field, column)| !is_text(field.data_type()) || mostly_distinct(column))
+        .fold(
+            WriterProperties::builder()
+                .set_compression(Compression::LZ4_RAW)
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS)),
+            |properties, (field, _)| {
+                properties
+                    .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false)
+            },
+        )
+        .build()
+}
+
+/// Whether more than half of the first [`DICTIONARY_SAMPLE_ROWS`] values of a text
+/// column are distinct. A column of a few rows is said to repeat: too few to tell.
+fn mostly_distinct(column: &ArrayRef) -> bool {
+    const TOO_FEW_TO_TELL: usize = 64;
+    let rows = column.len().min(DICTIONARY_SAMPLE_ROWS);
+    if rows < TOO_FEW_TO_TELL {
+        return false;
+    }
+    let Ok(texts) = cast(&column.slice(0, rows), &DataType::Utf8) else {
+        return false;
+    };
+    let distinct: HashSet<&str> = texts.as_string::<i32>().iter().flatten().collect();
+    distinct.len() * 2 > rows
+}
 
 /// Fewest rows worth a data file of their own: smaller commits are written as one file.
 const MIN_ROWS_PER_FILE: usize = 128 * 1024;
@@ -269,8 +320,27 @@ fn runs(batches: Vec<RecordBatch>, count: usize) -> Vec<Vec<RecordBatch>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::Int64Array;
-    use arrow::datatypes::{DataType, Field};
+    use arrow::array::{Int64Array, StringArray, StringViewArray};
+    use arrow::datatypes::Field;
+
+    #[test]
+    fn text_is_mostly_distinct_when_over_half_its_sampled_values_differ() {
+        let texts = |n: usize, distinct: usize| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("v{}", i % distinct)),
+            ))
+        };
+        assert!(mostly_distinct(&texts(10_000, 10_000)));
+        assert!(mostly_distinct(&texts(100, 51)));
+        assert!(!mostly_distinct(&texts(100, 50)));
+        assert!(!mostly_distinct(&texts(10_000, 300)), "station codes repeat");
+        assert!(!mostly_distinct(&texts(63, 63)), "too few to tell");
+        // Only the first 4,096 values are looked at.
+        let repeating_then_distinct: ArrayRef = Arc::new(StringViewArray::from_iter_values(
+            (0..100_000).map(|i| if i < 4_096 { "same".to_owned() } else { i.to_string() }),
+        ));
+        assert!(!mostly_distinct(&repeating_then_distinct));
+    }
 
     fn batch(values: std::ops::Range<i64>) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));

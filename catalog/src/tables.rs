@@ -29,9 +29,7 @@ use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use object_store::ObjectStore;
 use object_store::path::Path;
-use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
 use url::Url;
 
 use crate::data_files;
@@ -473,7 +471,7 @@ impl Catalog {
             .with_metadata(metadata)
             .with_max_retries(0)
             .with_cleanup_expired_logs(Some(false));
-        let properties = data_file_properties(&stored[0].schema());
+        let properties = data_files::properties(&stored[0]);
         // Data files written here for an attempt, reused by the next while the table's
         // file schema stays the same; deleted if the commit fails.
         let mut written: Option<data_files::WrittenFiles> = None;
@@ -691,32 +689,6 @@ const TABLE_PROPERTIES: &[(&str, &str)] = &[
     ("delta.logRetentionDuration", "interval 3650 days"),
     ("delta.deletedFileRetentionDuration", "interval 3650 days"),
 ];
-
-/// Rows per row group of a data file (DuckDB writes 122,880). A writer holds a row
-/// group's encoded pages until the group is complete, so this bounds what it holds
-/// whatever the file's size; each group's statistics also let a query skip it.
-const ROW_GROUP_ROWS: usize = 128 * 1024;
-
-/// How data files of `schema` are written: pages compressed with LZ4 (raw), which reads
-/// back faster than Snappy at about the same size; dictionaries for text only (codes,
-/// names, directions repeat), numbers and times stored plainly, which decode fastest;
-/// row groups of [`ROW_GROUP_ROWS`].
-fn data_file_properties(schema: &Schema) -> WriterProperties {
-    schema
-        .fields()
-        .iter()
-        .filter(|field| !is_text(field.data_type()))
-        .fold(
-            WriterProperties::builder()
-                .set_compression(Compression::LZ4_RAW)
-                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS)),
-            |properties, field| {
-                properties
-                    .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false)
-            },
-        )
-        .build()
-}
 
 /// Whether a column of type `t` holds text (plain, as views, or dictionary-encoded as
 /// deltalake returns partition values).

@@ -123,7 +123,7 @@ pub fn boolean(cell: &Cell) -> Result<Option<bool>, Expected> {
 
 /// Strips thousands separators written the usual way (`1,234,567.5`).
 fn without_grouping(s: &str) -> Option<Cow<'_, str>> {
-    if !s.contains(',') {
+    if memchr::memchr(b',', s.as_bytes()).is_none() {
         return Some(Cow::Borrowed(s));
     }
     let (whole, fraction) = s.split_once('.').map_or((s, None), |(w, f)| (w, Some(f)));

@@ -46,7 +46,11 @@ pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    // A byte search: `split_once('.')` confirms each candidate with a `memcmp` call.
+    let (whole, fraction) = match memchr::memchr(b'.', digits.as_bytes()) {
+        Some(point) => (&digits[..point], &digits[point + 1..]),
+        None => (digits, ""),
+    };
     if whole.is_empty() && fraction.is_empty() {
         return None;
     }

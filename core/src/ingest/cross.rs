@@ -24,16 +24,18 @@ use crate::error::{Error, Result};
 use crate::plugin::manifest::DutySpec;
 use crate::query::QueryService;
 
-/// The upload's values of some columns as the table `upload_keys` (`row_number`, `key`):
-/// one text key per row, the columns' texts joined by U+001F; rows with an empty key
-/// cell are left out.
-fn keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Result<RecordBatch> {
+/// Calls `visit` with the row number and the text key of every row of the upload whose
+/// key cells are all filled: the columns' texts joined by U+001F.
+fn for_each_key(
+    duty: &DutySpec,
+    rows: &TypedRows,
+    columns: &[String],
+    mut visit: impl FnMut(u32, &str),
+) {
     let positions: Vec<usize> = columns
         .iter()
         .filter_map(|k| duty.columns.iter().position(|c| &c.key == k))
         .collect();
-    let mut numbers = UInt32Builder::with_capacity(rows.len());
-    let mut keys = StringBuilder::new();
     let mut key = String::new();
     let mut index = 0;
     for batch in &rows.batches {
@@ -55,10 +57,20 @@ fn keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Result<RecordB
                     None => key.push_str(&cell_text(batch, c, row).unwrap_or_default()),
                 }
             }
-            numbers.append_value(number);
-            keys.append_value(&key);
+            visit(number, &key);
         }
     }
+}
+
+/// The upload's keys of some columns ([`for_each_key`]) as the table `upload_keys`
+/// (`row_number`, `key`).
+fn keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Result<RecordBatch> {
+    let mut numbers = UInt32Builder::with_capacity(rows.len());
+    let mut keys = StringBuilder::new();
+    for_each_key(duty, rows, columns, |number, key| {
+        numbers.append_value(number);
+        keys.append_value(key);
+    });
     let schema = Arc::new(Schema::new(vec![
         Field::new("row_number", DataType::UInt32, false),
         Field::new("key", DataType::Utf8, false),
@@ -68,6 +80,28 @@ fn keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Result<RecordB
         vec![Arc::new(numbers.finish()), Arc::new(keys.finish())],
     )
     .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The smallest and the largest of the upload's keys of some columns, as query
+/// parameters `$1` and `$2`; `None` when no row has a whole key.
+fn key_range(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Option<Vec<ScalarValue>> {
+    let mut range: Option<(String, String)> = None;
+    for_each_key(duty, rows, columns, |_, key| match &mut range {
+        None => range = Some((key.to_owned(), key.to_owned())),
+        Some((smallest, largest)) => {
+            if key < smallest.as_str() {
+                key.clone_into(smallest);
+            } else if key > largest.as_str() {
+                key.clone_into(largest);
+            }
+        }
+    });
+    range.map(|(smallest, largest)| {
+        vec![
+            ScalarValue::Utf8(Some(smallest)),
+            ScalarValue::Utf8(Some(largest)),
+        ]
+    })
 }
 
 /// The (row number, key) pairs of [`keys`].
@@ -92,23 +126,11 @@ fn key_expression(columns: &[String]) -> String {
     }
 }
 
-/// The smallest and the largest of the upload's keys, as query parameters `$1` and `$2`.
-fn key_range(keys: &RecordBatch) -> Vec<ScalarValue> {
-    let texts = keys.column(1).as_string::<i32>();
-    [
-        arrow::compute::min_string(texts),
-        arrow::compute::max_string(texts),
-    ]
-    .into_iter()
-    .map(|bound| ScalarValue::Utf8(bound.map(str::to_owned)))
-    .collect()
-}
-
-/// Runs one internal query, with the upload's keys as table `upload_keys` and `$1`, `$2`…
-/// bound to `parameters`.
+/// Runs one internal query, with the upload's keys, if given, as table `upload_keys` and
+/// `$1`, `$2`… bound to `parameters`.
 async fn run(
     query: &QueryService,
-    keys: &RecordBatch,
+    keys: Option<&RecordBatch>,
     sql: &str,
     parameters: Vec<ScalarValue>,
 ) -> Result<Vec<RecordBatch>> {
@@ -119,10 +141,12 @@ async fn run(
     // The plugin's `validate` runs meanwhile on the other core: one partition does not
     // take longer, and it builds one hash table instead of repartitioning both sides.
     crate::query::few_rows::in_one_partition(&mut ctx.state_ref().write());
-    let table = MemTable::try_new(keys.schema(), vec![vec![keys.clone()]])
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    ctx.register_table("upload_keys", Arc::new(table))
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(keys) = keys {
+        let table = MemTable::try_new(keys.schema(), vec![vec![keys.clone()]])
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        ctx.register_table("upload_keys", Arc::new(table))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    }
     ctx.sql(sql)
         .await
         .and_then(|frame| frame.with_param_values(parameters))
@@ -140,7 +164,7 @@ async fn matching(
     parameters: Vec<ScalarValue>,
 ) -> Result<Vec<(u32, String, Option<String>)>> {
     let mut found = Vec::new();
-    for batch in run(query, keys, sql, parameters).await? {
+    for batch in run(query, Some(keys), sql, parameters).await? {
         let rows = batch
             .column(0)
             .as_primitive::<arrow::datatypes::UInt32Type>();
@@ -161,11 +185,10 @@ async fn matching(
 /// Whether the one-row, one-count answer of `sql` counts anything.
 async fn any_counted(
     query: &QueryService,
-    keys: &RecordBatch,
     sql: &str,
     parameters: Vec<ScalarValue>,
 ) -> Result<bool> {
-    let batches = run(query, keys, sql, parameters).await?;
+    let batches = run(query, None, sql, parameters).await?;
     Ok(batches.iter().any(|batch| {
         batch
             .column(0)
@@ -245,21 +268,20 @@ pub async fn check_committed(
         return Ok(());
     }
     for key in duty.unique_keys.iter().filter(|k| k.across_periods) {
-        let upload_keys = keys(duty, rows, &key.columns)?;
-        if upload_keys.num_rows() == 0 {
+        let Some(range) = key_range(duty, rows, &key.columns) else {
             continue;
-        }
+        };
         let column = duty
             .column(&key.columns[0])
             .ok_or_else(|| Error::Internal("unique key column".into()))?;
         let expression = key_expression(&key.columns);
         let other_periods_in_range =
             format!("{table} WHERE _period <> '{period}' AND {expression} BETWEEN $1 AND $2");
-        let range = key_range(&upload_keys);
         let counted = format!("SELECT count(*) FROM {other_periods_in_range}");
-        if !any_counted(query, &upload_keys, &counted, range.clone()).await? {
+        if !any_counted(query, &counted, range.clone()).await? {
             continue;
         }
+        let upload_keys = keys(duty, rows, &key.columns)?;
         let clashes = matching(
             query,
             &upload_keys,

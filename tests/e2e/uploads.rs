@@ -387,7 +387,7 @@ fn money_references_and_keys_across_periods() {
     );
     county.accept("parcels", Some("2021-03"), "march.csv", &gbk(&march));
     let april_bad = format!(
-        "{header}YZ001,邮政,下行,ST001,441821101001,2021-04-02 09:00:00,,,5.00,1.0\nYZ003,邮政,下行,ST404,441821101001,2021-04-02 09:00:00,,,-5.00,1.0\nYZ004,邮政,下行,ST001,441821999999,2021-04-02 09:00:00,,,5.005,1.0\nYZ005,邮政,下行,ST001,441821101001,2021-04-02 09:00:00,2021-04-02 12:00:00,,5.00,1.0\n"
+        "{header}YZ001,邮政,下行,ST001,441821101001,2021-04-02 09:00:00,,,5.00,1.0\nYZ003,邮政,下行,ST404,441821101001,2021-04-02 09:00:00,,,-5.00,1.0\nYZ004,邮政,下行,ST001,441821999999,2021-04-02 09:00:00,,,5.005,1.0\nYZ005,邮政,下行,ST001,441821101001,2021-04-02 09:00:00,2021-04-02 12:00:00,,5.00,1.0\nYZ006,邮政,下行,ST404,441821101001,2021-04-03 09:00:00,,,5.00,1.0\n"
     );
     let problems = county.refuse(
         "parcels",
@@ -410,6 +410,14 @@ fn money_references_and_keys_across_periods() {
             "expected '{expected}' in {problems}"
         );
     }
+    // A station checked once is still named on every row that holds it.
+    assert_eq!(
+        problems
+            .matches("not found in logistics.stations (station_id)")
+            .count(),
+        2,
+        "{problems}"
+    );
     // A station that refers to a village that does not exist.
     let stations = format!("{STATIONS}ST003,无名站,441821000000,邮政,是,运营,2021-01-01\n");
     let problems = county.refuse(

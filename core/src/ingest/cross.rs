@@ -4,14 +4,22 @@
 //! The upload's keys are registered as an in-memory table in a query session and joined
 //! with the committed table, so the check reads only what it must even when the
 //! committed table holds millions of rows. The checks run in one partition, beside the
-//! plugin's `validate`. Keys unique across periods are first looked for among the
-//! committed rows between the upload's smallest and largest key: files and row groups
-//! whose statistics lie outside are not read, and when none is found (a new period of
-//! new ids) the join is not run at all.
+//! plugin's `validate`.
+//! - A reference is checked once per distinct value (a hundred stations, not a million
+//!   parcels); the rows holding a value not found are then named.
+//! - A key unique across periods is first counted among the committed rows of other
+//!   periods between the upload's smallest and largest key: row groups whose statistics
+//!   lie outside are not read, and when none is found (a new period of new ids) the
+//!   upload's key table is not built nor the join run.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt32Builder};
+use ahash::RandomState;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, UInt32Builder,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::scalar::ScalarValue;
@@ -23,6 +31,9 @@ use super::typed::TypedRows;
 use crate::error::{Error, Result};
 use crate::plugin::manifest::DutySpec;
 use crate::query::QueryService;
+
+/// Distinct text keys.
+type Keys = HashSet<String, RandomState>;
 
 /// Calls `visit` with the row number and the text key of every row of the upload whose
 /// key cells are all filled: the columns' texts joined by U+001F.
@@ -104,15 +115,6 @@ fn key_range(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Option<Ve
     })
 }
 
-/// The (row number, key) pairs of [`keys`].
-fn key_pairs(keys: &RecordBatch) -> impl Iterator<Item = (u32, &str)> {
-    let numbers = keys
-        .column(0)
-        .as_primitive::<arrow::datatypes::UInt32Type>();
-    let texts = keys.column(1).as_string::<i32>();
-    numbers.values().iter().copied().zip(texts.iter().flatten())
-}
-
 /// SQL of a key made of columns, as text joined like [`keys`].
 fn key_expression(columns: &[String]) -> String {
     let parts: Vec<String> = columns
@@ -124,6 +126,36 @@ fn key_expression(columns: &[String]) -> String {
     } else {
         format!("concat_ws('\u{1f}', {})", parts.join(", "))
     }
+}
+
+/// The upload's distinct keys of some columns ([`for_each_key`]): a reference is checked
+/// once per value (a hundred stations) rather than once per row (a million parcels).
+fn distinct_keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Keys {
+    let mut distinct = Keys::default();
+    for_each_key(duty, rows, columns, |_, key| {
+        if !distinct.contains(key) {
+            distinct.insert(key.to_owned());
+        }
+    });
+    distinct
+}
+
+/// Runs `sql`, which selects a `key` column from the table `upload_keys` (`key`) holding
+/// `keys`; the keys it selects.
+async fn absent_keys(query: &QueryService, keys: Keys, sql: &str) -> Result<Keys> {
+    let column: ArrayRef = Arc::new(StringArray::from_iter_values(keys));
+    let upload_keys = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, false)])),
+        vec![column],
+    )
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut absent = Keys::default();
+    for batch in run(query, Some(&upload_keys), sql, Vec::new()).await? {
+        let key = arrow::compute::cast(batch.column(0), &DataType::Utf8)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        absent.extend(key.as_string::<i32>().iter().flatten().map(str::to_owned));
+    }
+    Ok(absent)
 }
 
 /// Runs one internal query, with the upload's keys, if given, as table `upload_keys` and
@@ -208,8 +240,8 @@ pub async fn check_committed(
     problems: &mut Vec<Problem>,
 ) -> Result<()> {
     for reference in &duty.references {
-        let upload_keys = keys(duty, rows, &reference.columns)?;
-        if upload_keys.num_rows() == 0 {
+        let distinct = distinct_keys(duty, rows, &reference.columns);
+        if distinct.is_empty() {
             continue;
         }
         let table: TableName = reference.table.parse()?;
@@ -217,23 +249,27 @@ pub async fn check_committed(
             .column(&reference.columns[0])
             .ok_or_else(|| Error::Internal("reference column".into()))?;
         let exists = query.catalog().exists(&table).await?;
-        let missing = if exists {
-            matching(
+        let absent = if exists {
+            let expression = key_expression(&reference.table_columns);
+            absent_keys(
                 query,
-                &upload_keys,
+                distinct,
                 &format!(
-                    "SELECT row_number, key FROM upload_keys WHERE key NOT IN (SELECT {} FROM {table} WHERE {} IS NOT NULL)",
-                    key_expression(&reference.table_columns),
-                    key_expression(&reference.table_columns)
+                    "SELECT key FROM upload_keys WHERE key NOT IN (SELECT {expression} FROM {table} WHERE {expression} IS NOT NULL)"
                 ),
-                Vec::new(),
             )
             .await?
         } else {
-            key_pairs(&upload_keys)
-                .map(|(r, k)| (r, k.to_owned(), None))
-                .collect()
+            distinct
         };
+        let mut missing = Vec::new();
+        if !absent.is_empty() {
+            for_each_key(duty, rows, &reference.columns, |row, key| {
+                if absent.contains(key) {
+                    missing.push((row, key.to_owned()));
+                }
+            });
+        }
         let empty_note = if exists {
             ""
         } else {
@@ -244,7 +280,7 @@ pub async fn check_committed(
         } else {
             " (that table has no rows yet)"
         };
-        for (row, key, _) in missing {
+        for (row, key) in missing {
             let value = key.replace('\u{1f}', " / ");
             problems.push(Problem::cell(
                 row,

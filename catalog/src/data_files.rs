@@ -333,12 +333,20 @@ mod tests {
         assert!(mostly_distinct(&texts(10_000, 10_000)));
         assert!(mostly_distinct(&texts(100, 51)));
         assert!(!mostly_distinct(&texts(100, 50)));
-        assert!(!mostly_distinct(&texts(10_000, 300)), "station codes repeat");
+        assert!(
+            !mostly_distinct(&texts(10_000, 300)),
+            "station codes repeat"
+        );
         assert!(!mostly_distinct(&texts(63, 63)), "too few to tell");
         // Only the first 4,096 values are looked at.
-        let repeating_then_distinct: ArrayRef = Arc::new(StringViewArray::from_iter_values(
-            (0..100_000).map(|i| if i < 4_096 { "same".to_owned() } else { i.to_string() }),
-        ));
+        let repeating_then_distinct: ArrayRef =
+            Arc::new(StringViewArray::from_iter_values((0..100_000).map(|i| {
+                if i < 4_096 {
+                    "same".to_owned()
+                } else {
+                    i.to_string()
+                }
+            })));
         assert!(!mostly_distinct(&repeating_then_distinct));
     }
 

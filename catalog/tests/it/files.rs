@@ -133,8 +133,12 @@ async fn data_files_are_lz4_with_dictionaries_for_repeating_text_only() {
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("YZ{i:07}")))),
-            Arc::new(StringArray::from_iter_values((0..rows).map(|i| couriers[i % 3]))),
+            Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|i| format!("YZ{i:07}")),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|i| couriers[i % 3]),
+            )),
             Arc::new(Int64Array::from_iter_values(0..rows as i64)),
         ],
     )

@@ -140,8 +140,8 @@ pub(crate) fn file_schema(state: &DeltaTableState) -> SchemaRef {
 }
 
 /// Writes `batches` (the stored columns, system ones included) to `table` as new data
-/// files of `file_schema` (see [`file_schema`]), one per core for large commits, and returns them uncommitted. On failure no
-/// file written here is left behind.
+/// files of `file_schema` (see [`file_schema`]), one per core for large commits, and
+/// returns them uncommitted. On failure no file written here is left behind.
 pub(crate) async fn write(
     name: &TableName,
     table: &DeltaTable,

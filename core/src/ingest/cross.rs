@@ -16,7 +16,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use ahash::RandomState;
-
 use arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, UInt32Builder,
 };
@@ -188,8 +187,8 @@ async fn run(
         .map_err(failed)
 }
 
-/// Runs [`run`] for the (row number, key, optional third column) it selects.
-async fn matching(
+/// Runs [`run`] for the (row number, key, other period) it selects, in row order.
+async fn clashes(
     query: &QueryService,
     keys: &RecordBatch,
     sql: &str,
@@ -204,10 +203,11 @@ async fn matching(
             .map_err(|e| Error::Internal(e.to_string()))?;
         let key = key.as_string::<i32>();
         for i in 0..batch.num_rows() {
-            let extra = (batch.num_columns() > 2)
-                .then(|| cell_text(&batch, 2, i))
-                .flatten();
-            found.push((rows.value(i), key.value(i).to_owned(), extra));
+            found.push((
+                rows.value(i),
+                key.value(i).to_owned(),
+                cell_text(&batch, 2, i),
+            ));
         }
     }
     found.sort();
@@ -318,7 +318,7 @@ pub async fn check_committed(
             continue;
         }
         let upload_keys = keys(duty, rows, &key.columns)?;
-        let clashes = matching(
+        let clashes = clashes(
             query,
             &upload_keys,
             &format!(

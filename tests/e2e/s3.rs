@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cli::ok;
+use crate::s3_faults::{Fault, FaultProxy};
 use crate::server::Server;
 use crate::uploads::{STATIONS, VILLAGES};
 
@@ -218,15 +219,19 @@ os._exit(0)
                            "villages": ["和塘村", "新坑村", "联田村"]})
     );
     // A server killed in the middle of an upload: nothing of it lands, the table stays
-    // readable at its previous version, and the month can be sent again.
-    let d = moto.serve(&logs.path().join("d.log"));
+    // readable at its previous version, and the month can be sent again. The server
+    // reaches S3 through a proxy that holds the first write of a data file, so the kill
+    // comes while the upload is being written, however fast uploads become.
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.set(Fault::StallAtDataWrite);
+    let mut through_proxy = moto.sannong_at(DATA);
+    through_proxy.env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    let d = Server::spawn(through_proxy, &logs.path().join("d.log"), &[]);
     let url = format!(
         "{}/api/uploads?duty=parcels&period=2021-06&file_name=big.csv",
         d.url
     );
-    // Big enough (≈ 90 MB, 1,200,000 rows) to be still in its checks when the server is
-    // killed 1.5 s in, however fast uploads become.
-    let big = parcels("D", "2021-06", 1_200_000);
+    let big = parcels("D", "2021-06", 20_000);
     let sender_token = post.clone();
     let sender = std::thread::spawn(move || {
         reqwest::blocking::Client::new()
@@ -235,7 +240,11 @@ os._exit(0)
             .body(big)
             .send()
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.fault() != Fault::Stalled {
+        assert!(Instant::now() < deadline, "the upload never wrote its data");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     drop(d);
     assert!(
         sender.join().unwrap().is_err(),

@@ -19,7 +19,7 @@ use crate::server::Server;
 /// What the proxy does to the traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-enum Fault {
+pub(crate) enum Fault {
     /// Forwards everything.
     None = 0,
     /// Forwards until the first write of a parcels data file, then fails from there on.
@@ -45,8 +45,8 @@ impl Fault {
 }
 
 /// A TCP proxy in front of moto that injects [`Fault`]s.
-struct FaultProxy {
-    endpoint: String,
+pub(crate) struct FaultProxy {
+    pub(crate) endpoint: String,
     fault: Arc<AtomicU8>,
     /// Bumped when the fault is lifted: connections of the faulty time are closed so
     /// that nothing they held is delivered late.
@@ -54,7 +54,7 @@ struct FaultProxy {
 }
 
 impl FaultProxy {
-    fn start(upstream: &str) -> FaultProxy {
+    pub(crate) fn start(upstream: &str) -> FaultProxy {
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -91,14 +91,14 @@ impl FaultProxy {
         }
     }
 
-    fn set(&self, fault: Fault) {
+    pub(crate) fn set(&self, fault: Fault) {
         if fault == Fault::None {
             self.generation.fetch_add(1, Ordering::SeqCst);
         }
         self.fault.store(fault as u8, Ordering::SeqCst);
     }
 
-    fn fault(&self) -> Fault {
+    pub(crate) fn fault(&self) -> Fault {
         Fault::from_u8(self.fault.load(Ordering::SeqCst))
     }
 }

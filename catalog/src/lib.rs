@@ -36,6 +36,7 @@ pub use submission::{
 };
 pub use table_name::TableName;
 pub use tables::{
-    Catalog, CommitOutcome, PERIOD_COLUMN, SUBMISSION_ID_COLUMN, TableAt, TableSummary,
+    Catalog, CommitOutcome, PERIOD_COLUMN, SUBMISSION_ID_COLUMN, StagedCommit, TableAt,
+    TableSummary,
 };
 pub use tokens::TokenRecord;

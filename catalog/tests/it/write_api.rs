@@ -383,3 +383,145 @@ fn row_group_rows(dir: &std::path::Path) -> Vec<i64> {
         })
         .collect()
 }
+
+/// The data files in `dir` (none when it does not exist).
+fn parquet_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter(|entry| {
+                let path = entry.as_ref().unwrap().path();
+                path.extension().is_some_and(|e| e == "parquet")
+            })
+            .count()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staged_files_are_read_only_once_committed_and_gone_when_discarded() {
+    let (dir, catalog) = temp_catalog().await;
+    let t = name("logistics.parcels");
+    let period = |p: &str| CommitMode::Period(p.parse().unwrap());
+    let files_of = |p: &str| {
+        parquet_files(
+            &dir.path()
+                .join(format!("tables/logistics/parcels/_period={p}")),
+        )
+    };
+    commit_period(&catalog, &t, "2021-01", ("jan", 3), "S1").await;
+
+    // Staged: written, read by nobody.
+    let february = catalog
+        .stage(&t, schema(), vec![batch("feb", 2)], period("2021-02"), "S2")
+        .await
+        .unwrap();
+    assert_eq!(files_of("2021-02"), 1);
+    assert_eq!(
+        scalar(&catalog, "SELECT count(*) FROM logistics.parcels").await,
+        "3"
+    );
+    assert_eq!(catalog.history(&t).await.unwrap().len(), 1);
+    // Another writer commits first; the staged files are committed after it, as written.
+    commit_period(&catalog, &t, "2021-03", ("mar", 4), "S3").await;
+    let committed = catalog
+        .commit_staged(february, &submission("S2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (committed.version, committed.rows, committed.attempts),
+        (2, 2, 1)
+    );
+    assert_eq!(files_of("2021-02"), 1);
+    assert_eq!(
+        text(&catalog, PARCELS_BY_PERIOD).await,
+        "+---------+---+------+----+\n\
+         | _period | n | first | s  |\n\
+         +---------+---+------+----+\n\
+         | 2021-01 | 3 | jan0 | S1 |\n\
+         | 2021-02 | 2 | feb0 | S2 |\n\
+         | 2021-03 | 4 | mar0 | S3 |\n\
+         +---------+---+------+----+"
+    );
+    let last = catalog.history(&t).await.unwrap().pop().unwrap();
+    assert_eq!(
+        last.submission
+            .as_ref()
+            .map(|s| (s.submission_id.as_str(), s.rows)),
+        Some(("S2", 2))
+    );
+
+    // Discarded: the files are gone, the table as it was.
+    let april = catalog
+        .stage(&t, schema(), vec![batch("apr", 5)], period("2021-04"), "S4")
+        .await
+        .unwrap();
+    assert_eq!(files_of("2021-04"), 1);
+    catalog.discard(april).await;
+    assert_eq!(files_of("2021-04"), 0);
+    // Committed under another submission than it was staged for: refused, files gone.
+    let april = catalog
+        .stage(&t, schema(), vec![batch("apr", 5)], period("2021-04"), "S5")
+        .await
+        .unwrap();
+    let refused = catalog.commit_staged(april, &submission("S6")).await;
+    assert!(
+        matches!(&refused, Err(CatalogError::Internal(m)) if m.contains("S5")),
+        "{refused:?}"
+    );
+    assert_eq!(files_of("2021-04"), 0);
+    assert_eq!(
+        scalar(&catalog, "SELECT count(*) FROM logistics.parcels").await,
+        "9"
+    );
+    assert_eq!(catalog.history(&t).await.unwrap().len(), 3);
+
+    // A table that does not exist yet: nothing is written ahead; the commit creates it.
+    let towns = name("admin.towns");
+    let first = catalog
+        .stage(
+            &towns,
+            schema(),
+            vec![batch("t", 2)],
+            CommitMode::Snapshot,
+            "S7",
+        )
+        .await
+        .unwrap();
+    assert!(!dir.path().join("tables/admin/towns").exists());
+    let committed = catalog
+        .commit_staged(first, &submission("S7"))
+        .await
+        .unwrap();
+    assert_eq!((committed.version, committed.rows), (0, 2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_is_written_every_ten_commits() {
+    let (dir, catalog) = temp_catalog().await;
+    let t = name("logistics.events");
+    let log = dir.path().join("tables/logistics/events/_delta_log");
+    for i in 0..12 {
+        catalog
+            .commit(
+                &t,
+                schema(),
+                vec![batch(&format!("u{i}-"), 1)],
+                CommitMode::Append,
+                &submission(&format!("S{i}")),
+            )
+            .await
+            .unwrap();
+    }
+    let checkpoints: Vec<String> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.contains("checkpoint.parquet"))
+        .collect();
+    assert_eq!(checkpoints, ["00000000000000000009.checkpoint.parquet"]);
+    // Read from the checkpoint and the two commits after it, by a fresh catalog too.
+    let reopened = open(dir.path()).await;
+    assert_eq!(
+        scalar(&reopened, "SELECT count(*) FROM logistics.events").await,
+        "12"
+    );
+    assert_eq!(reopened.history(&t).await.unwrap().len(), 12);
+}

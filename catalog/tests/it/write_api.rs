@@ -433,13 +433,13 @@ async fn staged_files_are_read_only_once_committed_and_gone_when_discarded() {
     assert_eq!(files_of("2021-02"), 1);
     assert_eq!(
         text(&catalog, PARCELS_BY_PERIOD).await,
-        "+---------+---+------+----+\n\
+        "+---------+---+-------+----+\n\
          | _period | n | first | s  |\n\
-         +---------+---+------+----+\n\
-         | 2021-01 | 3 | jan0 | S1 |\n\
-         | 2021-02 | 2 | feb0 | S2 |\n\
-         | 2021-03 | 4 | mar0 | S3 |\n\
-         +---------+---+------+----+"
+         +---------+---+-------+----+\n\
+         | 2021-01 | 3 | jan0  | S1 |\n\
+         | 2021-02 | 2 | feb0  | S2 |\n\
+         | 2021-03 | 4 | mar0  | S3 |\n\
+         +---------+---+-------+----+"
     );
     let last = catalog.history(&t).await.unwrap().pop().unwrap();
     assert_eq!(

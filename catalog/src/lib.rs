@@ -36,7 +36,6 @@ pub use submission::{
 };
 pub use table_name::TableName;
 pub use tables::{
-    Catalog, CommitOutcome, PERIOD_COLUMN, SUBMISSION_ID_COLUMN, StagedCommit, TableAt,
-    TableSummary,
+    Catalog, CommitOutcome, PERIOD_COLUMN, SUBMISSION_ID_COLUMN, TableAt, TableSummary,
 };
 pub use tokens::TokenRecord;

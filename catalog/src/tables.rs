@@ -73,40 +73,6 @@ pub struct CommitOutcome {
     pub attempts: usize,
 }
 
-/// A commit prepared by [`Catalog::stage`], its data files perhaps written ahead: made
-/// by [`Catalog::commit_staged`] or dropped by [`Catalog::discard`] (dropped otherwise,
-/// its files stay behind unread, as no version lists them).
-pub struct StagedCommit {
-    name: TableName,
-    /// The rows with their system columns.
-    stored: Vec<RecordBatch>,
-    mode: CommitMode,
-    properties: WriterProperties,
-    submission_id: String,
-    written: Option<data_files::WrittenFiles>,
-}
-
-impl StagedCommit {
-    /// The commit of `batches` (of `schema`), nothing written yet.
-    fn new(
-        name: &TableName,
-        schema: &SchemaRef,
-        batches: Vec<RecordBatch>,
-        mode: CommitMode,
-        submission_id: &str,
-    ) -> Result<StagedCommit> {
-        let stored = with_system_columns(name, schema, batches, mode, submission_id)?;
-        Ok(StagedCommit {
-            name: name.clone(),
-            properties: data_files::properties(&stored[0]),
-            stored,
-            mode,
-            submission_id: submission_id.to_owned(),
-            written: None,
-        })
-    }
-}
-
 /// A table's current state, for `sannong tables` and `sys.tables`.
 #[derive(Debug, Clone)]
 pub struct TableSummary {
@@ -496,85 +462,7 @@ impl Catalog {
         mode: CommitMode,
         submission: &SubmissionRecord,
     ) -> Result<CommitOutcome> {
-        let staged = StagedCommit::new(name, &schema, batches, mode, &submission.submission_id)?;
-        self.commit_staged(staged, submission).await
-    }
-
-    /// Prepares the commit [`Catalog::commit`] would make and writes its data files
-    /// ahead of it, so that they can be written while the rows are still being checked.
-    ///
-    /// The files are listed by no version until [`Catalog::commit_staged`]; give the
-    /// staged commit to [`Catalog::discard`] if it is not to be made. When the table does
-    /// not exist yet or its schema must change, nothing is written ahead: the commit
-    /// writes the files itself.
-    pub async fn stage(
-        &self,
-        name: &TableName,
-        schema: SchemaRef,
-        batches: Vec<RecordBatch>,
-        mode: CommitMode,
-        submission_id: &str,
-    ) -> Result<StagedCommit> {
-        let mut staged = StagedCommit::new(name, &schema, batches, mode, submission_id)?;
-        let table = match self.load(name, TableAt::Latest).await {
-            Ok(table) => table,
-            Err(CatalogError::TableNotFound { .. }) => return Ok(staged),
-            Err(e) => return Err(e),
-        };
-        let Ok(state) = table.snapshot() else {
-            return Ok(staged);
-        };
-        if schema_change(name, &table, &staged.stored[0].schema())?.is_some()
-            || !data_files::can_write(state, mode)
-        {
-            return Ok(staged);
-        }
-        staged.written = Some(
-            data_files::write(
-                name,
-                &table,
-                state,
-                data_files::file_schema(state),
-                &staged.stored,
-                mode,
-                staged.properties.clone(),
-            )
-            .await?,
-        );
-        Ok(staged)
-    }
-
-    /// Deletes the data files written ahead for a commit that will not be made.
-    pub async fn discard(&self, staged: StagedCommit) {
-        if let Some(files) = staged.written {
-            files.delete().await;
-        }
-    }
-
-    /// Makes a staged commit (see [`Catalog::stage`]) as the next version of its table,
-    /// with `submission` (whose id must be the one it was staged with) in the commit.
-    pub async fn commit_staged(
-        &self,
-        staged: StagedCommit,
-        submission: &SubmissionRecord,
-    ) -> Result<CommitOutcome> {
-        let StagedCommit {
-            name,
-            stored,
-            mode,
-            properties,
-            submission_id,
-            mut written,
-        } = staged;
-        if submission.submission_id != submission_id {
-            if let Some(files) = written {
-                files.delete().await;
-            }
-            return Err(CatalogError::Internal(format!(
-                "submission {} was staged for {name} as {submission_id}",
-                submission.submission_id
-            )));
-        }
+        let stored = with_system_columns(name, &schema, batches, mode, &submission.submission_id)?;
         let rows: u64 = stored.iter().map(|b| b.num_rows() as u64).sum();
         let mut submission = submission.clone();
         submission.rows = rows;
@@ -583,11 +471,13 @@ impl Catalog {
             .with_metadata(metadata)
             .with_max_retries(0)
             .with_cleanup_expired_logs(Some(false));
-        // Data files written for an attempt (or ahead of it) are reused by the next while
-        // the table's file schema stays the same; deleted if the commit fails.
+        let properties = data_files::properties(&stored[0]);
+        // Data files written here for an attempt, reused by the next while the table's
+        // file schema stays the same; deleted if the commit fails.
+        let mut written: Option<data_files::WrittenFiles> = None;
         let committed = self
             .commit_attempts(
-                &name,
+                name,
                 &stored,
                 mode,
                 properties,
@@ -598,11 +488,11 @@ impl Catalog {
         if committed.is_err()
             && let Some(files) = written
         {
-            self.discard_unless_committed(&name, files).await;
+            self.discard_unless_committed(name, files).await;
         }
         let (version, attempts) = committed?;
         Ok(CommitOutcome {
-            table: name,
+            table: name.clone(),
             version,
             rows,
             attempts,

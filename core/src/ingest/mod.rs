@@ -10,11 +10,8 @@
 //! 5. checks against committed tables ([`cross`]);
 //! 6. the plugin's `transform`, then one atomic commit with the submission record.
 //!
-//! Nothing is committed before step 6. Rows stored as they are (no `transform`) that
-//! pass the template have their data files written during steps 4–5, listed by no
-//! version until the commit and deleted if the upload is refused. Every outcome but a
-//! duplicate is recorded in the upload log ([`log`]); a refused upload leaves only that
-//! record.
+//! Nothing is written before step 6. Every outcome but a duplicate is recorded in the
+//! upload log ([`log`]); a refused upload leaves only that record.
 
 // A file that cannot be read is refused with one `Problem`, returned once per upload:
 // its size on the error path costs nothing worth boxing it for.
@@ -38,7 +35,7 @@ use ahash::RandomState;
 use arrow::array::{BooleanArray, RecordBatch};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use sannong_catalog::{CommitMode, Period, PluginRef, StagedCommit, SubmissionRecord};
+use sannong_catalog::{CommitMode, Period, PluginRef, SubmissionRecord};
 use serde::Serialize;
 
 use self::log::LogEntry;
@@ -400,52 +397,24 @@ async fn rows_to_store(
     period: Option<String>,
     rows: &TypedRows,
 ) -> Result<Vec<RecordBatch>> {
-    if !duty.transforms {
-        return rows_as_they_are(duty, rows);
-    }
+    let stored = duty.stored_schema();
     let batches: Vec<RecordBatch> = rows
         .batches
         .iter()
         .filter(|b| b.num_rows() > 0)
         .cloned()
         .collect();
+    if !duty.transforms {
+        return batches
+            .into_iter()
+            .map(|b| {
+                RecordBatch::try_new(stored.clone(), b.columns().to_vec())
+                    .map_err(|e| Error::Internal(format!("storing rows: {e}")))
+            })
+            .collect();
+    }
     let (runtime, plugin, duty_id) = (runtime.clone(), plugin.clone(), duty.id.clone());
     blocking(move || runtime.transform(&plugin, &duty_id, period.as_deref(), &batches)).await
-}
-
-/// The rows on the stored schema, for a duty that stores them as they are (no
-/// `transform`): the same columns, no copy.
-fn rows_as_they_are(duty: &DutySpec, rows: &TypedRows) -> Result<Vec<RecordBatch>> {
-    let stored = duty.stored_schema();
-    rows.batches
-        .iter()
-        .filter(|b| b.num_rows() > 0)
-        .map(|b| {
-            RecordBatch::try_new(stored.clone(), b.columns().to_vec())
-                .map_err(|e| Error::Internal(format!("storing rows: {e}")))
-        })
-        .collect()
-}
-
-/// Writes the data files of a commit of the rows as they are, ahead of the commit.
-async fn stage(
-    context: &Context<'_>,
-    mode: CommitMode,
-    rows: &TypedRows,
-    submission_id: &str,
-) -> Result<StagedCommit> {
-    let stored = rows_as_they_are(&context.duty, rows)?;
-    Ok(context
-        .platform
-        .catalog()
-        .stage(
-            &context.table,
-            context.duty.stored_schema(),
-            stored,
-            mode,
-            submission_id,
-        )
-        .await?)
 }
 
 /// What every step of one upload needs to know.
@@ -656,82 +625,43 @@ pub async fn upload(
         .await
         .map(|()| problems)
     };
-    // Most uploads pass: when the template found no error and the rows are stored as
-    // they are, their data files are written meanwhile, on the core the plugin leaves
-    // idle. Nothing is committed before every check has passed; a refused upload's files
-    // are deleted (and one left behind by a crash is never read: no version lists it).
-    let write_ahead = !request.dry_run && !duty.transforms && found.errors == 0 && !rows.is_empty();
-    let staging = async {
-        if write_ahead {
-            Some(stage(&context, mode, &rows, &record.submission_id).await)
-        } else {
-            None
-        }
-    };
-    let (plugin_checked, committed_checked, staged) =
-        tokio::join!(plugin_check, committed_check, staging);
-    let checked = match plugin_checked {
-        Ok(problems) => {
-            found.extend(problems);
-            Ok(())
-        }
-        Err(e) => plugin_failure(e, &mut found),
+    let (plugin_checked, committed_checked) = tokio::join!(plugin_check, committed_check);
+    match plugin_checked {
+        Ok(problems) => found.extend(problems),
+        Err(e) => plugin_failure(e, &mut found)?,
     }
-    .and_then(|()| committed_checked.map(|problems| found.extend(problems)));
-    let staged = match (checked, staged.transpose()) {
-        // Refused below: the failed write held nothing to keep.
-        (Ok(()), Err(_)) if found.errors > 0 => None,
-        // The upload's own write failing says more than a check failing with it.
-        (_, Err(e)) => return Err(e),
-        (Err(e), Ok(staged)) => {
-            if let Some(staged) = staged {
-                platform.catalog().discard(staged).await;
-            }
-            return Err(e);
-        }
-        (Ok(()), Ok(staged)) => staged,
-    };
+    found.extend(committed_checked?);
     if found.errors > 0 {
-        if let Some(staged) = staged {
-            platform.catalog().discard(staged).await;
-        }
         return context.refuse(found, rows_read, record).await;
     }
-    let submission_id = record.submission_id.clone();
-    let committed = match staged {
-        Some(staged) => {
-            progress.step("committing");
-            platform.catalog().commit_staged(staged, &record).await?
-        }
-        None => {
-            let stored =
-                match rows_to_store(&runtime, &loaded, duty, context.period.clone(), &rows).await {
-                    Ok(stored) => stored,
-                    Err(e) => {
-                        plugin_failure(e, &mut found)?;
-                        return context.refuse(found, rows_read, record).await;
-                    }
-                };
-            if request.dry_run {
-                let rows_stored = stored.iter().map(|b| b.num_rows() as u64).sum();
-                return Ok(context.outcome(
-                    UploadStatus::WouldBeAccepted,
-                    submission_id,
-                    None,
-                    rows_read,
-                    rows_stored,
-                    found.sorted(duty),
-                ));
-            }
-            progress.step("committing");
-            platform
-                .catalog()
-                .commit(&context.table, duty.stored_schema(), stored, mode, &record)
-                .await?
+
+    let stored = match rows_to_store(&runtime, &loaded, duty, context.period.clone(), &rows).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            plugin_failure(e, &mut found)?;
+            return context.refuse(found, rows_read, record).await;
         }
     };
+    let rows_stored: u64 = stored.iter().map(|b| b.num_rows() as u64).sum();
     let found = found.sorted(duty);
-    record.rows = committed.rows;
+    let submission_id = record.submission_id.clone();
+    if request.dry_run {
+        return Ok(context.outcome(
+            UploadStatus::WouldBeAccepted,
+            submission_id,
+            None,
+            rows_read,
+            rows_stored,
+            found,
+        ));
+    }
+
+    progress.step("committing");
+    record.rows = rows_stored;
+    let committed = platform
+        .catalog()
+        .commit(&context.table, duty.stored_schema(), stored, mode, &record)
+        .await?;
     if let Err(e) = context
         .log(record, "accepted", Some(committed.version), &found)
         .await
@@ -744,7 +674,7 @@ pub async fn upload(
         submission_id,
         Some(committed.version),
         rows_read,
-        committed.rows,
+        rows_stored,
         found,
     ))
 }

@@ -19,7 +19,7 @@ use ahash::RandomState;
 use arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, UInt32Builder,
 };
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::DataType;
 use datafusion::datasource::MemTable;
 use datafusion::scalar::ScalarValue;
 use sannong_catalog::{Period, TableName};
@@ -81,15 +81,21 @@ fn keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Result<RecordB
         numbers.append_value(number);
         keys.append_value(key);
     });
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("row_number", DataType::UInt32, false),
-        Field::new("key", DataType::Utf8, false),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![Arc::new(numbers.finish()), Arc::new(keys.finish())],
-    )
-    .map_err(|e| Error::Internal(e.to_string()))
+    table([
+        ("row_number", Arc::new(numbers.finish()) as ArrayRef),
+        ("key", Arc::new(keys.finish())),
+    ])
+}
+
+/// A table of named columns, for `upload_keys`.
+fn table<const N: usize>(columns: [(&str, ArrayRef); N]) -> Result<RecordBatch> {
+    RecordBatch::try_from_iter(columns).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Column `c` of a query's answer as `Utf8`, whichever string type the query gave it.
+fn text_column(batch: &RecordBatch, c: usize) -> Result<ArrayRef> {
+    arrow::compute::cast(batch.column(c), &DataType::Utf8)
+        .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// The smallest and the largest of the upload's keys of some columns, as query
@@ -142,16 +148,13 @@ fn distinct_keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Keys 
 /// Runs `sql`, which selects a `key` column from the table `upload_keys` (`key`) holding
 /// `keys`; the keys it selects.
 async fn absent_keys(query: &QueryService, keys: Keys, sql: &str) -> Result<Keys> {
-    let column: ArrayRef = Arc::new(StringArray::from_iter_values(keys));
-    let upload_keys = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, false)])),
-        vec![column],
-    )
-    .map_err(|e| Error::Internal(e.to_string()))?;
+    let upload_keys = table([(
+        "key",
+        Arc::new(StringArray::from_iter_values(keys)) as ArrayRef,
+    )])?;
     let mut absent = Keys::default();
     for batch in run(query, Some(&upload_keys), sql, Vec::new()).await? {
-        let key = arrow::compute::cast(batch.column(0), &DataType::Utf8)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let key = text_column(&batch, 0)?;
         absent.extend(key.as_string::<i32>().iter().flatten().map(str::to_owned));
     }
     Ok(absent)
@@ -199,8 +202,7 @@ async fn clashes(
         let rows = batch
             .column(0)
             .as_primitive::<arrow::datatypes::UInt32Type>();
-        let key = arrow::compute::cast(batch.column(1), &DataType::Utf8)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let key = text_column(&batch, 1)?;
         let key = key.as_string::<i32>();
         for i in 0..batch.num_rows() {
             found.push((

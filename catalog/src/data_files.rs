@@ -100,6 +100,11 @@ pub(crate) struct WrittenFiles {
 }
 
 impl WrittenFiles {
+    /// These files and `more`, written with the same file schema to the same store.
+    pub(crate) fn extend(&mut self, more: WrittenFiles) {
+        self.adds.extend(more.adds);
+    }
+
     /// Deletes the files: they will not be committed (best effort: a file left behind is
     /// never read, as no version lists it).
     pub(crate) async fn delete(self) {

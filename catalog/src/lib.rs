@@ -10,6 +10,7 @@
 //! pipeline on this crate.
 
 pub mod audit;
+mod commit_in_parts;
 mod counties;
 mod data_files;
 mod error;
@@ -26,6 +27,7 @@ mod table_name;
 mod tables;
 mod tokens;
 
+pub use commit_in_parts::CommitInParts;
 pub use counties::{CountyRecord, check_county_id};
 pub use error::{CatalogError, Result, one_line};
 pub use history::TableVersion;

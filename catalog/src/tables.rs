@@ -464,6 +464,27 @@ impl Catalog {
     ) -> Result<CommitOutcome> {
         let stored = with_system_columns(name, &schema, batches, mode, &submission.submission_id)?;
         let rows: u64 = stored.iter().map(|b| b.num_rows() as u64).sum();
+        let properties = data_files::properties(&stored[0]);
+        self.commit_stored(name, &stored, rows, mode, properties, None, submission)
+            .await
+    }
+
+    /// Commits `stored` (rows with their system columns), or — given `written` — the
+    /// data files already written for `rows` rows, of which `stored` then only gives
+    /// the schema: such files cannot be written again, so a concurrent change of the
+    /// table's file schema refuses the commit instead of rewriting them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn commit_stored(
+        &self,
+        name: &TableName,
+        stored: &[RecordBatch],
+        rows: u64,
+        mode: CommitMode,
+        properties: WriterProperties,
+        mut written: Option<data_files::WrittenFiles>,
+        submission: &SubmissionRecord,
+    ) -> Result<CommitOutcome> {
+        let rewritable = written.is_none();
         let mut submission = submission.clone();
         submission.rows = rows;
         let metadata = commit_metadata(&submission, mode)?;
@@ -471,18 +492,17 @@ impl Catalog {
             .with_metadata(metadata)
             .with_max_retries(0)
             .with_cleanup_expired_logs(Some(false));
-        let properties = data_files::properties(&stored[0]);
-        // Data files written here for an attempt, reused by the next while the table's
-        // file schema stays the same; deleted if the commit fails.
-        let mut written: Option<data_files::WrittenFiles> = None;
+        // Data files written for an attempt (or before it) are reused by the next while
+        // the table's file schema stays the same; deleted if the commit fails.
         let committed = self
             .commit_attempts(
                 name,
-                &stored,
+                stored,
                 mode,
                 properties,
                 commit_properties,
                 &mut written,
+                rewritable,
             )
             .await;
         if committed.is_err()
@@ -509,6 +529,7 @@ impl Catalog {
         properties: WriterProperties,
         commit_properties: CommitProperties,
         written: &mut Option<data_files::WrittenFiles>,
+        rewritable: bool,
     ) -> Result<(u64, usize)> {
         for attempt in 1..=MAX_COMMIT_ATTEMPTS {
             let table = match self.load(name, TableAt::Latest).await {
@@ -534,6 +555,12 @@ impl Catalog {
             };
             if let Some(stale) = written.take_if(|files| !usable(files)) {
                 stale.delete().await;
+                if !rewritable {
+                    return Err(CatalogError::CommitConflict {
+                        table: name.to_string(),
+                        attempts: attempt,
+                    });
+                }
             }
             let committed = match own_files {
                 Some((table, state, file_schema)) => {
@@ -634,7 +661,11 @@ impl Catalog {
     /// one of them (the commit was written after all, whatever its error said) or the
     /// table cannot be read to tell: a file no version lists is never read, a file a
     /// version lists must stay.
-    async fn discard_unless_committed(&self, name: &TableName, files: data_files::WrittenFiles) {
+    pub(crate) async fn discard_unless_committed(
+        &self,
+        name: &TableName,
+        files: data_files::WrittenFiles,
+    ) {
         let Ok(table) = self.load(name, TableAt::Latest).await else {
             return;
         };
@@ -789,7 +820,7 @@ fn commit_metadata(
 
 /// Adds `_submission_id` (and `_period` for period commits) to every batch; checks the
 /// batches have the declared schema and refuses business columns that shadow system ones.
-fn with_system_columns(
+pub(crate) fn with_system_columns(
     name: &TableName,
     schema: &SchemaRef,
     batches: Vec<RecordBatch>,
@@ -860,7 +891,7 @@ fn with_system_columns(
 
 /// Decides how a write's schema relates to the table's: same (no schema mode), new
 /// nullable columns (merge), or incompatible (refused, naming the column).
-fn schema_change(
+pub(crate) fn schema_change(
     name: &TableName,
     table: &DeltaTable,
     incoming: &SchemaRef,

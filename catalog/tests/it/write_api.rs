@@ -415,3 +415,123 @@ async fn a_checkpoint_is_written_every_ten_commits() {
     );
     assert_eq!(reopened.history(&t).await.unwrap().len(), 12);
 }
+
+/// The data files in `dir` (none when it does not exist).
+fn parquet_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter(|entry| {
+                let path = entry.as_ref().unwrap().path();
+                path.extension().is_some_and(|e| e == "parquet")
+            })
+            .count()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_in_parts_is_read_only_once_committed_and_gone_when_discarded() {
+    let (dir, catalog) = temp_catalog().await;
+    let t = name("logistics.parcels");
+    let period = |p: &str| CommitMode::Period(p.parse().unwrap());
+    let files_of = |p: &str| {
+        parquet_files(
+            &dir.path()
+                .join(format!("tables/logistics/parcels/_period={p}")),
+        )
+    };
+    commit_period(&catalog, &t, "2021-01", ("jan", 3), "S1").await;
+
+    // Written part by part, read by nobody until committed.
+    let mut february = catalog
+        .begin_commit(&t, schema(), period("2021-02"), "S2")
+        .await
+        .unwrap();
+    assert!(february.writes_ahead());
+    february.write(vec![batch("feb", 2)]).await.unwrap();
+    february.write(vec![]).await.unwrap();
+    february
+        .write(vec![batch("feb-b", 3), batch("feb-c", 1)])
+        .await
+        .unwrap();
+    assert_eq!(february.rows(), 6);
+    assert_eq!(files_of("2021-02"), 2, "one file per part with rows");
+    assert_eq!(
+        scalar(&catalog, "SELECT count(*) FROM logistics.parcels").await,
+        "3"
+    );
+    assert_eq!(catalog.history(&t).await.unwrap().len(), 1);
+    // Another writer commits first; the parts are committed after it, as written.
+    commit_period(&catalog, &t, "2021-03", ("mar", 4), "S3").await;
+    let committed = catalog
+        .commit_parts(february, &submission("S2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (committed.version, committed.rows, committed.attempts),
+        (2, 6, 1)
+    );
+    assert_eq!(
+        text(&catalog, PARCELS_BY_PERIOD).await,
+        "+---------+---+--------+----+\n\
+         | _period | n | first  | s  |\n\
+         +---------+---+--------+----+\n\
+         | 2021-01 | 3 | jan0   | S1 |\n\
+         | 2021-02 | 6 | feb-b0 | S2 |\n\
+         | 2021-03 | 4 | mar0   | S3 |\n\
+         +---------+---+--------+----+"
+    );
+    let last = catalog.history(&t).await.unwrap().pop().unwrap();
+    assert_eq!(
+        last.submission
+            .as_ref()
+            .map(|s| (s.submission_id.as_str(), s.rows)),
+        Some(("S2", 6))
+    );
+
+    // Discarded: the files are gone, the table as it was.
+    let mut april = catalog
+        .begin_commit(&t, schema(), period("2021-04"), "S4")
+        .await
+        .unwrap();
+    april.write(vec![batch("apr", 5)]).await.unwrap();
+    assert_eq!(files_of("2021-04"), 1);
+    catalog.discard_parts(april).await;
+    assert_eq!(files_of("2021-04"), 0);
+    // Committed under another submission than it was begun for: refused, files gone.
+    let mut april = catalog
+        .begin_commit(&t, schema(), period("2021-04"), "S5")
+        .await
+        .unwrap();
+    april.write(vec![batch("apr", 5)]).await.unwrap();
+    let refused = catalog.commit_parts(april, &submission("S6")).await;
+    assert!(
+        matches!(&refused, Err(CatalogError::Internal(m)) if m.contains("S5")),
+        "{refused:?}"
+    );
+    assert_eq!(files_of("2021-04"), 0);
+    assert_eq!(
+        scalar(&catalog, "SELECT count(*) FROM logistics.parcels").await,
+        "13"
+    );
+    assert_eq!(catalog.history(&t).await.unwrap().len(), 3);
+
+    // A table that does not exist yet: the parts are held; the commit creates it.
+    let towns = name("admin.towns");
+    let mut first = catalog
+        .begin_commit(&towns, schema(), CommitMode::Snapshot, "S7")
+        .await
+        .unwrap();
+    assert!(!first.writes_ahead());
+    first.write(vec![batch("t", 2)]).await.unwrap();
+    first.write(vec![batch("u", 1)]).await.unwrap();
+    assert!(!dir.path().join("tables/admin/towns").exists());
+    let committed = catalog
+        .commit_parts(first, &submission("S7"))
+        .await
+        .unwrap();
+    assert_eq!((committed.version, committed.rows), (0, 3));
+    assert_eq!(
+        scalar(&catalog, "SELECT count(*) FROM admin.towns").await,
+        "3"
+    );
+}

@@ -521,6 +521,7 @@ impl Catalog {
 
     /// Commits `stored` as the next version, redoing the commit when another writer
     /// committed first; the version and the attempts it took.
+    #[allow(clippy::too_many_arguments)]
     async fn commit_attempts(
         &self,
         name: &TableName,

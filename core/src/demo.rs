@@ -42,7 +42,7 @@ pub async fn load(
             period: upload.period,
             uploader: "demo".into(),
             file_name: upload.file_name.clone(),
-            bytes: upload.bytes.into(),
+            body: bytes::Bytes::from(upload.bytes).into(),
             read: ReadOptions::default(),
             dry_run: false,
             received_at: Some(sannong_catalog::sql::from_beijing(upload.sent_at)),

@@ -677,8 +677,157 @@ fn a_large_csv_read_on_every_core_gives_the_rows_and_problems_of_reading_it_line
     assert_eq!(at("duplicate-in-file"), vec![rows as u64 + 2]);
     let blank = every(303).len();
     assert_eq!(cut["rows_read"], (rows + 1 - blank) as u64);
+    // The last row duplicates row 7; the plugin, which sees it too (duplicates are found
+    // once every row is read), has its own error on it.
+    let last: Vec<&str> = problems
+        .iter()
+        .filter(|p| p["row"] == rows as u64 + 2)
+        .map(|p| p["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(last.len(), 2, "{last:?}");
+    assert!(last.contains(&"duplicate-in-file"), "{last:?}");
     assert_eq!(
         cut["errors"],
-        (every(101).len() + every(202).len() + 1) as u64
+        (every(101).len() + every(202).len() + 2) as u64
+    );
+}
+
+/// The data files of a table, committed or not.
+fn data_files(county: &County, table: &str) -> usize {
+    let dir = county.data().join("tables").join(table.replace('.', "/"));
+    walk(&dir)
+        .iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "parquet")
+                && !p.to_string_lossy().contains("_delta_log")
+        })
+        .count()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_large_csv_is_checked_and_written_a_block_at_a_time_and_committed_once() {
+    let county = County::new();
+    let rows = 80_000;
+    let one_mb_blocks = ["--block-mb", "1"];
+
+    // Read a block at a time: the rows and problems of reading it line by line, a
+    // duplicate of a row of the first block found in the last.
+    let in_blocks = county
+        .upload(
+            "quick-tests",
+            Some("2021-06"),
+            "blocks.csv",
+            &large_tests_file(rows, false),
+            &["--dry-run", "--block-mb", "1"],
+        )
+        .1;
+    let in_order = county
+        .upload(
+            "quick-tests",
+            Some("2021-06"),
+            "in-order.csv",
+            &large_tests_file(rows, true),
+            &["--dry-run"],
+        )
+        .1;
+    assert_eq!(in_blocks["status"], "refused");
+    assert_eq!(in_blocks["problems"], in_order["problems"]);
+    assert_eq!(in_blocks["rows_read"], in_order["rows_read"]);
+    assert!(
+        in_blocks["problems"]
+            .to_string()
+            .contains("duplicates row 7"),
+        "{}",
+        in_blocks["problems"]
+    );
+
+    // A clean file to a table that exists: written a block at a time, committed as
+    // one version.
+    county.accept(
+        "quick-tests",
+        Some("2021-05"),
+        "may.csv",
+        "样品编号,产品,检测项目,收样时间,出结果时间,是否合格\nKJ100000,荔枝,农药残留,2021-05-01 09:00:00,2021-05-01 15:30:00,是\n".as_bytes(),
+    );
+    let files_before = data_files(&county, "quality.tests");
+    let mut text = String::from("样品编号,产品,检测项目,收样时间,出结果时间,是否合格\r\n");
+    for i in 0..rows {
+        text.push_str(&format!(
+            "KJ{i:06},荔枝,农药残留,2021-06-01 09:00:00,2021-06-01 15:30:00,是\r\n"
+        ));
+    }
+    let clean = gbk(&text);
+    assert!(clean.len() > 4 << 20);
+    let (success, accepted) = county.upload(
+        "quick-tests",
+        Some("2021-06"),
+        "clean.csv",
+        &clean,
+        &one_mb_blocks,
+    );
+    assert!(success && accepted["status"] == "accepted", "{accepted:#}");
+    assert_eq!(accepted["rows_stored"], rows as u64);
+    let files = data_files(&county, "quality.tests");
+    assert!(
+        files - files_before > 2,
+        "a file or more per block: {files}"
+    );
+    assert_eq!(
+        county.csv("SELECT count(*) AS n, count(DISTINCT sample_id) AS d, min(sample_id) AS a, max(sample_id) AS z FROM quality.tests WHERE sample_id < 'KJ1'"),
+        format!("n,d,a,z\n{rows},{rows},KJ000000,KJ0{}\n", rows - 1)
+    );
+    assert_eq!(
+        county.csv(
+            "SELECT version, rows, files_added FROM sys.table_versions WHERE table_name = 'quality.tests' AND version > 0"
+        ),
+        format!("version,rows,files_added\n1,{rows},{}\n", files - files_before),
+        "one version"
+    );
+    // The same file again is recognised; nothing written.
+    let (_, again) = county.upload(
+        "quick-tests",
+        Some("2021-06"),
+        "clean.csv",
+        &clean,
+        &one_mb_blocks,
+    );
+    assert_eq!(again["status"], "already_accepted", "{again:#}");
+    assert_eq!(data_files(&county, "quality.tests"), files);
+
+    // An error in the last block refuses the file after blocks were written ahead: they
+    // are deleted, the table stays as it was.
+    let mut bad = text.clone();
+    bad.push_str("KJ999999,荔枝,农药残留,2021-06-31 09:00:00,,是\r\n");
+    let problems = county.refuse(
+        "quick-tests",
+        Some("2021-06"),
+        "bad.csv",
+        &gbk(&bad),
+        &one_mb_blocks,
+    );
+    assert!(
+        problems.contains(&format!("\"row\":{}", rows + 2)),
+        "{problems}"
+    );
+    assert_eq!(data_files(&county, "quality.tests"), files);
+    assert_eq!(
+        county.csv("SELECT count(*) AS n FROM quality.tests"),
+        format!("n\n{}\n", rows + 1)
     );
 }

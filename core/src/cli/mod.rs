@@ -232,6 +232,10 @@ pub struct UploadArgs {
     /// Largest unpacked size of an XLSX file, in MB.
     #[arg(long, default_value_t = 1024)]
     pub max_unpacked_mb: u64,
+    /// How much of a large CSV file is read, checked and written at a time, in MB: what
+    /// the upload's memory grows with, whatever the file's size.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub block_mb: u64,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -571,7 +575,7 @@ impl Drop for ProgressBar {
 
 async fn upload_command(platform: &Platform, args: UploadArgs) -> anyhow::Result<ExitCode> {
     use sannong::ingest::{UploadRequest, UploadStatus};
-    let bytes = std::fs::read(&args.file)
+    let file = std::fs::File::open(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let file_name = args
         .file
@@ -584,12 +588,13 @@ async fn upload_command(platform: &Platform, args: UploadArgs) -> anyhow::Result
         period: args.period,
         uploader: args.uploader,
         file_name: file_name.clone(),
-        bytes: bytes.into(),
+        body: sannong::ingest::body::UploadBody::File(file),
         read: sannong::ingest::source::ReadOptions {
             format: args.file_format,
             encoding: args.encoding,
             sheet: args.sheet,
             max_unpacked_bytes: args.max_unpacked_mb << 20,
+            block_bytes: (args.block_mb << 20) as usize,
             ..Default::default()
         },
         dry_run: args.dry_run,

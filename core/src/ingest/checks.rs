@@ -1,21 +1,21 @@
 //! The template's own checks, done by the host on typed rows: required values, allowed
-//! values, ranges, uniqueness within the file, and rows outside the upload's period.
+//! values, ranges, and rows outside the upload's period (uniqueness within the file is
+//! [`super::unique`]'s).
 //!
-//! Each check runs a column at a time over Arrow arrays (bounds parsed once, keys compared
-//! in Arrow's row format); text for messages is made only for the cells that fail.
+//! Each check runs a column at a time over Arrow arrays (bounds parsed once); text for
+//! messages is made only for the cells that fail.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ahash::RandomState;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampSecondType};
-use arrow::row::{RowConverter, Rows, SortField};
 use sannong_catalog::Period;
 
-use super::problems::{Problem, shown_value};
+use super::problems::Problem;
 use super::typed::TypedRows;
 use crate::plugin::bounds::{BoundValue, parse_bound};
 use crate::plugin::manifest::{Bound, ColumnType, DutySpec, TemplateColumn};
@@ -108,7 +108,8 @@ struct Part<'a> {
     numbers: &'a [u32],
 }
 
-/// Runs every template check; pushes the problems found, row by row.
+/// Runs every template check but uniqueness within the file ([`super::unique`]) on rows
+/// (the upload's, or a part of them); pushes the problems found, row by row.
 pub fn check_template(
     duty: &DutySpec,
     rows: &TypedRows,
@@ -137,11 +138,6 @@ pub fn check_template(
             check_column(parts, c, column, bad_cells, found)
         }));
     }
-    for key in &duty.unique_keys {
-        checks.push(Box::new(move |found| {
-            check_unique(duty, parts, &key.columns, found)
-        }));
-    }
     if let (Some(period), Some(key)) = (period, &duty.period_column) {
         checks.push(Box::new(move |found| {
             check_period(duty, parts, key, period, found)
@@ -149,7 +145,7 @@ pub fn check_template(
     }
     let mut found = on_every_core(checks);
     // Row by row (a stable sort), each row's problems in the order of the checks above:
-    // columns in the template's order, then keys, then the period.
+    // columns in the template's order, then the period.
     found.sort_by_key(|p| p.row);
     problems.extend(found);
 }
@@ -262,82 +258,6 @@ fn check_column(
             }
         }
     }
-}
-
-/// The rows of the key's columns in Arrow's row format, one `Rows` per part.
-fn key_rows(parts: &[Part], positions: &[usize]) -> Option<Vec<Rows>> {
-    let first = parts.first()?;
-    let fields = positions
-        .iter()
-        .map(|&c| SortField::new(first.batch.column(c).data_type().clone()))
-        .collect();
-    let converter = RowConverter::new(fields).ok()?;
-    parts
-        .iter()
-        .map(|part| {
-            let columns: Vec<ArrayRef> = positions
-                .iter()
-                .map(|&c| part.batch.column(c).clone())
-                .collect();
-            converter.convert_columns(&columns).ok()
-        })
-        .collect()
-}
-
-fn check_unique(duty: &DutySpec, parts: &[Part], key: &[String], problems: &mut Vec<Problem>) {
-    let positions: Vec<usize> = key
-        .iter()
-        .filter_map(|k| duty.columns.iter().position(|c| &c.key == k))
-        .collect();
-    let Some(encoded) = key_rows(parts, &positions) else {
-        return;
-    };
-    let rows = parts.iter().map(|part| part.batch.num_rows()).sum();
-    let mut first_seen: HashMap<&[u8], u32, RandomState> =
-        HashMap::with_capacity_and_hasher(rows, RandomState::default());
-    for (part, encoded) in parts.iter().zip(&encoded) {
-        let columns: Vec<&ArrayRef> = positions.iter().map(|&c| part.batch.column(c)).collect();
-        for row in 0..part.batch.num_rows() {
-            // A key with an empty cell is not compared (the cell has its own problem).
-            if columns.iter().any(|a| a.is_null(row)) {
-                continue;
-            }
-            let number = part.numbers[row];
-            let first = *first_seen.entry(encoded.row(row).data()).or_insert(number);
-            if first != number {
-                problems.push(duplicate(duty, part, row, &positions, key, first));
-            }
-        }
-    }
-}
-
-fn duplicate(
-    duty: &DutySpec,
-    part: &Part,
-    row: usize,
-    positions: &[usize],
-    key: &[String],
-    first: u32,
-) -> Problem {
-    let values: Vec<String> = positions
-        .iter()
-        .map(|&c| cell_text(part.batch, c, row).unwrap_or_default())
-        .collect();
-    let personal = positions.iter().any(|&c| duty.columns[c].personal);
-    let shown: Vec<String> = values.iter().map(|v| shown_value(v, personal)).collect();
-    let mut problem = Problem::cell(
-        part.numbers[row],
-        &duty.columns[positions[0]],
-        Some(&values.join(" / ")),
-        "duplicate-in-file",
-        format!("与第{first}行重复（{} 应唯一）", key.join("+")),
-        format!(
-            "duplicates row {first} ({} must be unique)",
-            key.join(" + ")
-        ),
-    );
-    problem.value = Some(shown.join(" / "));
-    problem
 }
 
 /// Days since 1970-01-01 of the first day of `period`.

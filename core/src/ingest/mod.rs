@@ -4,19 +4,23 @@
 //! The steps, in order (see [`upload`]):
 //! 1. find the duty's plugin; check the period; recognise a file already accepted;
 //! 2. read the file ([`source`], [`text`]) and parse it by the template ([`typed`]) —
-//!    a large CSV file on every core ([`parallel`]);
+//!    a large CSV file on every core ([`parallel`]), a block at a time ([`body`]);
 //! 3. the template's checks ([`checks`]);
 //! 4. the plugin's `validate`, on the rows that passed (WASM);
 //! 5. checks against committed tables ([`cross`]);
 //! 6. the plugin's `transform`, then one atomic commit with the submission record.
 //!
-//! Nothing is written before step 6. Every outcome but a duplicate is recorded in the
-//! upload log ([`log`]); a refused upload leaves only that record.
+//! A large CSV file goes through steps 2–6 a block at a time, its rows written ahead as
+//! data files while no error is found, so that its memory is the block's, whatever the
+//! file's size. No version lists those files before the one commit of step 6, and they
+//! are deleted when the upload is refused. Every outcome but a duplicate is recorded in
+//! the upload log ([`log`]); a refused upload leaves only that record.
 
 // A file that cannot be read is refused with one `Problem`, returned once per upload:
 // its size on the error path costs nothing worth boxing it for.
 #![allow(clippy::result_large_err)]
 
+pub mod body;
 pub mod cell;
 pub mod checks;
 pub mod cross;
@@ -27,21 +31,24 @@ pub mod source;
 pub mod template;
 pub mod text;
 pub mod typed;
+pub mod unique;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use ahash::RandomState;
 use arrow::array::{BooleanArray, RecordBatch};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use sannong_catalog::{CommitMode, Period, PluginRef, SubmissionRecord};
+use sannong_catalog::{CommitInParts, CommitMode, Period, PluginRef, SubmissionRecord};
 use serde::Serialize;
 
+use self::body::{BlocksAhead, UploadBody};
 use self::log::LogEntry;
 use self::problems::{Problem, shown_value};
-use self::source::ReadOptions;
+use self::source::{FileFormat, ReadOptions};
+use self::text::Encoding;
 use self::typed::TypedRows;
+use self::unique::UniqueKeys;
 use crate::error::{Error, Result};
 use crate::platform::Platform;
 use crate::plugin::manifest::{DutyMode, DutySpec};
@@ -52,7 +59,7 @@ use crate::plugin::{LoadedPlugin, PluginDiagnostic, PluginRuntime};
 const PROBLEMS_HELD: usize = 10_000;
 
 /// One upload.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UploadRequest {
     /// The duty, e.g. `parcels`.
     pub duty: String,
@@ -63,7 +70,7 @@ pub struct UploadRequest {
     /// The file's name as the department has it.
     pub file_name: String,
     /// The file.
-    pub bytes: Bytes,
+    pub body: UploadBody,
     /// How to read it.
     pub read: ReadOptions,
     /// Check everything but write nothing.
@@ -130,6 +137,21 @@ pub struct Silent;
 impl Progress for Silent {
     fn rows_read(&self, _: usize) {}
     fn step(&self, _: &str) {}
+}
+
+/// Progress of a block, told as progress of the file: rows counted after those before.
+struct AfterRows<'a> {
+    progress: &'a dyn Progress,
+    before: usize,
+}
+
+impl Progress for AfterRows<'_> {
+    fn rows_read(&self, rows: usize) {
+        self.progress.rows_read(self.before + rows);
+    }
+    fn step(&self, name: &str) {
+        self.progress.step(name);
+    }
 }
 
 /// Problems found so far, with exact counts.
@@ -237,24 +259,20 @@ async fn same_file_current(
     }))
 }
 
-/// Reads and parses the file; a file that cannot be read is one file problem.
+/// Reads and parses a file held whole; a file that cannot be read is one file problem.
 fn parse_file(
-    request: &UploadRequest,
+    file_name: &str,
+    bytes: &[u8],
+    read: &ReadOptions,
     duty: &DutySpec,
     found: &mut Found,
     progress: &dyn Progress,
 ) -> Option<TypedRows> {
-    if let Some((rows, problems)) = parallel::parse_csv(
-        &request.file_name,
-        &request.bytes,
-        &request.read,
-        duty,
-        progress,
-    ) {
-        found.extend(problems);
-        return Some(rows);
+    if let Some(csv) = parallel::parse_csv(file_name, bytes, read, duty, progress) {
+        found.extend(csv.problems);
+        return Some(csv.rows);
     }
-    let table = match source::read(&request.file_name, &request.bytes, &request.read) {
+    let table = match source::read(file_name, bytes, read) {
         Ok(table) => table,
         Err(problem) => {
             found.extend([problem]);
@@ -268,7 +286,7 @@ fn parse_file(
             return None;
         }
     };
-    let max_rows = request.read.max_rows;
+    let max_rows = read.max_rows;
     let rows = table.rows.enumerate().map(move |(index, row)| {
         if index < max_rows {
             row
@@ -422,6 +440,7 @@ struct Context<'a> {
     platform: &'a Platform,
     dry_run: bool,
     duty: DutySpec,
+    mode: CommitMode,
     department: String,
     table: sannong_catalog::TableName,
     period: Option<String>,
@@ -517,10 +536,277 @@ fn plugin_failure(e: Error, found: &mut Found) -> Result<()> {
     }
 }
 
+/// An upload's rows checked a part at a time — the template's checks, the plugin's
+/// `validate`, the checks against committed tables — and, while no error is found,
+/// transformed and written ahead as data files of the one commit that takes them all.
+struct Checking<'a> {
+    context: &'a Context<'a>,
+    runtime: PluginRuntime,
+    plugin: Arc<LoadedPlugin>,
+    record: SubmissionRecord,
+    found: Found,
+    unique: UniqueKeys,
+    rows_read: u64,
+    rows_stored: u64,
+    /// The commit being written: none for a dry run, none once an error is found.
+    commit: Option<CommitInParts>,
+}
+
+impl<'a> Checking<'a> {
+    async fn new(
+        context: &'a Context<'a>,
+        installed: &InstalledPlugin,
+        request: &UploadRequest,
+    ) -> Result<Checking<'a>> {
+        let platform = context.platform;
+        let mut record = SubmissionRecord::new(&request.uploader, 0);
+        if let Some(at) = request.received_at {
+            record.received_at = at;
+        }
+        record.duty = Some(context.duty.id.clone());
+        record.department = Some(context.department.clone());
+        record.file_name = Some(request.file_name.clone());
+        record.plugin = Some(PluginRef {
+            id: installed.event.plugin_id.clone(),
+            version: installed.event.version.clone(),
+            sha256: installed.event.sha256.clone(),
+        });
+        let commit = if context.dry_run {
+            None
+        } else {
+            Some(
+                platform
+                    .catalog()
+                    .begin_commit(
+                        &context.table,
+                        context.duty.stored_schema(),
+                        context.mode,
+                        &record.submission_id,
+                    )
+                    .await?,
+            )
+        };
+        Ok(Checking {
+            context,
+            runtime: platform.plugin_runtime()?,
+            plugin: platform.load_plugin(installed).await?,
+            record,
+            found: Found::default(),
+            unique: UniqueKeys::new(&context.duty),
+            rows_read: 0,
+            rows_stored: 0,
+            commit,
+        })
+    }
+
+    /// Deletes what was written ahead: nothing of this upload is to be committed.
+    async fn discard(&mut self) {
+        if let Some(commit) = self.commit.take() {
+            self.context.platform.catalog().discard_parts(commit).await;
+        }
+    }
+
+    /// Checks rows of the upload (all of them, or the next part), then writes them ahead
+    /// unless an error was found in them or before.
+    async fn check(&mut self, rows: TypedRows, progress: &dyn Progress) -> Result<()> {
+        let context = self.context;
+        let (duty, mode) = (&context.duty, context.mode);
+        self.rows_read += rows.len() as u64;
+        progress.step("checking the template");
+        let mut template_problems = Vec::new();
+        checks::check_template(duty, &rows, mode.period(), &mut template_problems);
+        self.found.extend(template_problems);
+
+        // The plugin (WASM, one core), the checks against committed tables (queries) and
+        // the recording of keys unique in the file need only the rows and the template's
+        // problems: they run side by side.
+        let mut unique = std::mem::replace(&mut self.unique, UniqueKeys::new(duty));
+        let keyed_rows = rows.clone();
+        let record_keys = blocking(move || unique.record(&keyed_rows).map(|()| unique));
+        progress.step("running the plugin and checking against committed tables");
+        let plugin_rows = (!rows.is_empty()).then(|| rows_without_errors(&rows, &self.found));
+        let plugin_check = async {
+            match plugin_rows {
+                Some(passed) => {
+                    let period = context.period.clone();
+                    validate_with_plugin(&self.runtime, &self.plugin, duty, period, &rows, passed?)
+                        .await
+                }
+                None => Ok(Vec::new()),
+            }
+        };
+        let committed_check = async {
+            let mut problems = Vec::new();
+            let query = context.platform.query_service();
+            cross::check_committed(query, duty, &rows, mode.period(), &mut problems)
+                .await
+                .map(|()| problems)
+        };
+        let (plugin_checked, committed_checked, recorded) =
+            tokio::join!(plugin_check, committed_check, record_keys);
+        self.unique = recorded?;
+        match plugin_checked {
+            Ok(problems) => self.found.extend(problems),
+            Err(e) => plugin_failure(e, &mut self.found)?,
+        }
+        self.found.extend(committed_checked?);
+        if self.found.errors > 0 {
+            self.discard().await;
+            return Ok(());
+        }
+
+        let period = context.period.clone();
+        let stored = match rows_to_store(&self.runtime, &self.plugin, duty, period, &rows).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                plugin_failure(e, &mut self.found)?;
+                self.discard().await;
+                return Ok(());
+            }
+        };
+        drop(rows);
+        self.rows_stored += stored.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        if let Some(commit) = &mut self.commit {
+            progress.step("writing");
+            if let Err(e) = commit.write(stored).await {
+                self.discard().await;
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The earlier submission's outcome when this very file (of digest `sha256`) is the
+    /// one current for the duty and period: then nothing of this upload is kept.
+    async fn already_accepted(&mut self, sha256: String) -> Result<Option<UploadOutcome>> {
+        let context = self.context;
+        let current =
+            same_file_current(context.platform, &context.duty, context.mode, &sha256).await?;
+        let Some((submission_id, version)) = current else {
+            self.record.file_sha256 = Some(sha256);
+            return Ok(None);
+        };
+        self.discard().await;
+        Ok(Some(context.outcome(
+            UploadStatus::AlreadyAccepted,
+            submission_id,
+            Some(version),
+            0,
+            0,
+            Found::default(),
+        )))
+    }
+
+    /// Once every row is checked: the commit, or the refusal with every problem.
+    async fn finish(mut self, progress: &dyn Progress) -> Result<UploadOutcome> {
+        let context = self.context;
+        let duty = &context.duty;
+        let unique = std::mem::replace(&mut self.unique, UniqueKeys::new(duty));
+        self.found.extend(unique.duplicates(duty)?);
+        if self.rows_read == 0 && self.found.errors == 0 && duty.mode == DutyMode::Snapshot {
+            self.found.extend([Problem::file(
+                "empty-snapshot",
+                "文件只有表头没有数据：快照上报会替换整张表，空文件会清空它，因此拒绝",
+                "the file has a header but no rows: a snapshot upload replaces the whole table, so an empty one would erase it",
+            )]);
+        }
+        let found = std::mem::take(&mut self.found);
+        if found.errors > 0 {
+            self.discard().await;
+            return context.refuse(found, self.rows_read, self.record).await;
+        }
+        let found = found.sorted(duty);
+        let submission_id = self.record.submission_id.clone();
+        let Some(commit) = self.commit.take() else {
+            return Ok(context.outcome(
+                UploadStatus::WouldBeAccepted,
+                submission_id,
+                None,
+                self.rows_read,
+                self.rows_stored,
+                found,
+            ));
+        };
+
+        progress.step("committing");
+        let mut record = self.record;
+        record.rows = self.rows_stored;
+        let committed = context
+            .platform
+            .catalog()
+            .commit_parts(commit, &record)
+            .await?;
+        if let Err(e) = context
+            .log(record, "accepted", Some(committed.version), &found)
+            .await
+        {
+            // The data is committed with its submission record; only the warnings' copy is lost.
+            tracing::error!(submission = %submission_id, "cannot record an accepted upload in the upload log: {e}");
+        }
+        Ok(context.outcome(
+            UploadStatus::Accepted,
+            submission_id,
+            Some(committed.version),
+            self.rows_read,
+            self.rows_stored,
+            found,
+        ))
+    }
+}
+
+/// Reads a large CSV file a block at a time into `checking`; the file's sha256, or
+/// `None` when a block cannot be read on every core — a quoted cell, a ragged row, a
+/// cell too long, too many rows — and the file must be read whole, line by line, which
+/// says where.
+async fn check_in_blocks(
+    checking: &mut Checking<'_>,
+    request: &UploadRequest,
+    progress: &dyn Progress,
+) -> Result<Option<String>> {
+    let unreadable = |e: std::io::Error| {
+        Error::Internal(format!(
+            "cannot read the uploaded file {}: {e}",
+            request.file_name
+        ))
+    };
+    let reader = request.body.owned_reader().map_err(unreadable)?;
+    let mut blocks = BlocksAhead::start(reader, request.read.block_bytes);
+    let mut read = request.read.clone();
+    let mut records_before = 0u32;
+    while let Some(block) = blocks.next().await.map_err(unreadable)? {
+        progress.step("reading");
+        // The encoding is told by the first block that is not plain ASCII (the same in
+        // both), as reading the whole file would tell it.
+        if read.encoding == Encoding::Auto && !block.is_ascii() {
+            read.encoding = match std::str::from_utf8(&block) {
+                Ok(_) => Encoding::Utf8,
+                Err(_) => Encoding::Gbk,
+            };
+        }
+        let counted = AfterRows {
+            progress,
+            before: checking.rows_read as usize,
+        };
+        let Some(csv) = parallel::parse_csv_text(&block, &read, &checking.context.duty, &counted)
+        else {
+            return Ok(None);
+        };
+        drop(block);
+        let csv = csv.renumbered(records_before);
+        records_before += csv.records;
+        if checking.rows_read as usize + csv.rows.len() > read.max_rows {
+            return Ok(None);
+        }
+        checking.found.extend(csv.problems);
+        checking.check(csv.rows, progress).await?;
+    }
+    blocks.finish().map_err(unreadable)
+}
+
 /// Uploads a file: accepted whole, or refused whole with its problems.
 pub async fn upload(
     platform: &Platform,
-    mut request: UploadRequest,
+    request: UploadRequest,
     progress: &dyn Progress,
 ) -> Result<UploadOutcome> {
     if let Some(at) = request.received_at.filter(|at| *at > Utc::now()) {
@@ -537,144 +823,68 @@ pub async fn upload(
         period: mode.period().map(|p| p.to_string()),
         department: installed.manifest.department.id.clone(),
         duty,
+        mode,
     };
-    let duty = &context.duty;
+    let unreadable = |e: std::io::Error| {
+        Error::Internal(format!(
+            "cannot read the uploaded file {}: {e}",
+            request.file_name
+        ))
+    };
 
-    // The file's digest is one thread's work over all its bytes: it is taken while the
-    // file is read on the other threads, and compared once both are done.
     progress.step("reading");
-    let mut found = Found::default();
+    let len = request.body.len().map_err(unreadable)?;
+    let format = match request.read.format {
+        Some(format) => format,
+        None => FileFormat::detect(
+            &request.file_name,
+            &request.body.head(4096).map_err(unreadable)?,
+        ),
+    };
+    if parallel::read_on_every_core(format, len) {
+        let mut checking = Checking::new(&context, &installed, &request).await?;
+        match check_in_blocks(&mut checking, &request, progress).await {
+            Ok(Some(sha256)) => {
+                if let Some(outcome) = checking.already_accepted(sha256).await? {
+                    return Ok(outcome);
+                }
+                return checking.finish(progress).await;
+            }
+            Ok(None) => checking.discard().await,
+            Err(e) => {
+                checking.discard().await;
+                return Err(e);
+            }
+        }
+    }
+
+    // Held whole: its digest is one thread's work over all its bytes, taken while the
+    // file is read on the other threads.
+    let mut checking = Checking::new(&context, &installed, &request).await?;
+    let bytes = request.body.into_bytes().map_err(unreadable)?;
+    let found = &mut checking.found;
     let (sha256, parsed) = std::thread::scope(|scope| {
-        let digest = scope.spawn(|| crate::plugin::engine::sha256_hex(&request.bytes));
-        let parsed = parse_file(&request, duty, &mut found, progress);
+        let digest = scope.spawn(|| crate::plugin::engine::sha256_hex(&bytes));
+        let parsed = parse_file(
+            &request.file_name,
+            &bytes,
+            &request.read,
+            &context.duty,
+            found,
+            progress,
+        );
         let sha256 = digest
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (sha256, parsed)
     });
     // The file is in the rows now: its memory goes back before the checks take theirs.
-    drop(std::mem::take(&mut request.bytes));
-    if let Some((submission_id, version)) = same_file_current(platform, duty, mode, &sha256).await?
-    {
-        return Ok(context.outcome(
-            UploadStatus::AlreadyAccepted,
-            submission_id,
-            Some(version),
-            0,
-            0,
-            Found::default(),
-        ));
+    drop(bytes);
+    if let Some(outcome) = checking.already_accepted(sha256).await? {
+        return Ok(outcome);
     }
-
-    let mut record = SubmissionRecord::new(&request.uploader, 0);
-    if let Some(at) = request.received_at {
-        record.received_at = at;
+    if let Some(rows) = parsed {
+        checking.check(rows, progress).await?;
     }
-    record.duty = Some(duty.id.clone());
-    record.department = Some(context.department.clone());
-    record.file_name = Some(request.file_name.clone());
-    record.file_sha256 = Some(sha256);
-    record.plugin = Some(PluginRef {
-        id: installed.event.plugin_id.clone(),
-        version: installed.event.version.clone(),
-        sha256: installed.event.sha256.clone(),
-    });
-
-    let Some(rows) = parsed else {
-        return context.refuse(found, 0, record).await;
-    };
-    let rows_read = rows.len() as u64;
-    if rows.is_empty() && duty.mode == DutyMode::Snapshot {
-        found.extend([Problem::file(
-            "empty-snapshot",
-            "文件只有表头没有数据：快照上报会替换整张表，空文件会清空它，因此拒绝",
-            "the file has a header but no rows: a snapshot upload replaces the whole table, so an empty one would erase it",
-        )]);
-        return context.refuse(found, 0, record).await;
-    }
-
-    progress.step("checking the template");
-    let mut template_problems = Vec::new();
-    checks::check_template(duty, &rows, mode.period(), &mut template_problems);
-    found.extend(template_problems);
-
-    // The plugin (WASM, one core) and the checks against committed tables (queries)
-    // need only the rows and the template's problems: they run side by side.
-    progress.step("running the plugin and checking against committed tables");
-    let runtime = platform.plugin_runtime()?;
-    let loaded = platform.load_plugin(&installed).await?;
-    let plugin_rows = (!rows.is_empty()).then(|| rows_without_errors(&rows, &found));
-    let plugin_period = context.period.clone();
-    let plugin_check = async {
-        match plugin_rows {
-            Some(passed) => {
-                validate_with_plugin(&runtime, &loaded, duty, plugin_period, &rows, passed?).await
-            }
-            None => Ok(Vec::new()),
-        }
-    };
-    let committed_check = async {
-        let mut problems = Vec::new();
-        cross::check_committed(
-            platform.query_service(),
-            duty,
-            &rows,
-            mode.period(),
-            &mut problems,
-        )
-        .await
-        .map(|()| problems)
-    };
-    let (plugin_checked, committed_checked) = tokio::join!(plugin_check, committed_check);
-    match plugin_checked {
-        Ok(problems) => found.extend(problems),
-        Err(e) => plugin_failure(e, &mut found)?,
-    }
-    found.extend(committed_checked?);
-    if found.errors > 0 {
-        return context.refuse(found, rows_read, record).await;
-    }
-
-    let stored = match rows_to_store(&runtime, &loaded, duty, context.period.clone(), &rows).await {
-        Ok(stored) => stored,
-        Err(e) => {
-            plugin_failure(e, &mut found)?;
-            return context.refuse(found, rows_read, record).await;
-        }
-    };
-    let rows_stored: u64 = stored.iter().map(|b| b.num_rows() as u64).sum();
-    let found = found.sorted(duty);
-    let submission_id = record.submission_id.clone();
-    if request.dry_run {
-        return Ok(context.outcome(
-            UploadStatus::WouldBeAccepted,
-            submission_id,
-            None,
-            rows_read,
-            rows_stored,
-            found,
-        ));
-    }
-
-    progress.step("committing");
-    record.rows = rows_stored;
-    let committed = platform
-        .catalog()
-        .commit(&context.table, duty.stored_schema(), stored, mode, &record)
-        .await?;
-    if let Err(e) = context
-        .log(record, "accepted", Some(committed.version), &found)
-        .await
-    {
-        // The data is committed with its submission record; only the warnings' copy is lost.
-        tracing::error!(submission = %submission_id, "cannot record an accepted upload in the upload log: {e}");
-    }
-    Ok(context.outcome(
-        UploadStatus::Accepted,
-        submission_id,
-        Some(committed.version),
-        rows_read,
-        rows_stored,
-        found,
-    ))
+    checking.finish(progress).await
 }

@@ -18,11 +18,30 @@ use crate::plugin::manifest::DutySpec;
 /// Files smaller than this are read on one thread: cutting them gains nothing.
 const PARALLEL_FROM_BYTES: usize = 4 << 20;
 
-/// One part read: its rows, its problems and how many records it held.
-struct PartRead {
-    rows: TypedRows,
-    problems: Vec<Problem>,
-    records: u32,
+/// Rows read from CSV text: the rows, their problems and how many records it held
+/// (blank ones included, which row numbers count).
+#[derive(Debug)]
+pub struct CsvRead {
+    /// The rows.
+    pub rows: TypedRows,
+    /// Their problems.
+    pub problems: Vec<Problem>,
+    /// Records read.
+    pub records: u32,
+}
+
+impl CsvRead {
+    /// The same rows read after `records_before` records: row numbers (of rows and
+    /// problems) shifted by them.
+    pub fn renumbered(mut self, records_before: u32) -> Self {
+        for number in &mut self.rows.row_numbers {
+            *number += records_before;
+        }
+        for problem in &mut self.problems {
+            problem.row = problem.row.map(|number| number + records_before);
+        }
+        self
+    }
 }
 
 /// The file's rows and problems, read on every core; `None` when it must be read line
@@ -33,18 +52,39 @@ pub fn parse_csv(
     options: &ReadOptions,
     duty: &DutySpec,
     progress: &dyn Progress,
-) -> Option<(TypedRows, Vec<Problem>)> {
+) -> Option<CsvRead> {
     let format = options
         .format
         .unwrap_or_else(|| FileFormat::detect(file_name, bytes));
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if format != FileFormat::Csv || bytes.len() < PARALLEL_FROM_BYTES || threads < 2 {
+    if !read_on_every_core(format, bytes.len() as u64) {
         return None;
     }
+    parse_csv_text(bytes, options, duty, progress)
+}
+
+/// Whether a file of `format` and `len` bytes is worth reading on every core.
+pub fn read_on_every_core(format: FileFormat, len: u64) -> bool {
+    format == FileFormat::Csv && len >= PARALLEL_FROM_BYTES as u64 && threads() >= 2
+}
+
+/// Threads to read on.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// CSV text of any size (a whole file, or a block of one: a header and whole lines)
+/// read on every core; `None` when it must be read line by line instead.
+pub fn parse_csv_text(
+    bytes: &[u8],
+    options: &ReadOptions,
+    duty: &DutySpec,
+    progress: &dyn Progress,
+) -> Option<CsvRead> {
+    let threads = threads();
     let cut = CsvParts::cut(bytes, threads, options)?;
     let map = typed::map_header(&cut.header, duty).ok()?;
     let read = AtomicUsize::new(0);
-    let parts: Vec<Option<PartRead>> = std::thread::scope(|scope| {
+    let parts: Vec<Option<CsvRead>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..cut.parts.len())
             .map(|part| {
                 let (cut, map, read) = (&cut, &map, &read);
@@ -57,7 +97,7 @@ pub fn parse_csv(
             .collect()
     });
     let joined = join(parts.into_iter().collect::<Option<Vec<_>>>()?);
-    (joined.0.len() <= options.max_rows).then_some(joined)
+    (joined.rows.len() <= options.max_rows).then_some(joined)
 }
 
 fn read_part(
@@ -67,7 +107,7 @@ fn read_part(
     duty: &DutySpec,
     read: &AtomicUsize,
     progress: &dyn Progress,
-) -> Option<PartRead> {
+) -> Option<CsvRead> {
     let limit = cut.max_cell_bytes();
     let mut records = cut.rows(part);
     let mut typer = RowTyper::new(map, duty);
@@ -87,7 +127,7 @@ fn read_part(
         }
     }
     tell(typer.rows_typed());
-    Some(PartRead {
+    Some(CsvRead {
         rows: typer.finish().ok()?,
         problems,
         records: records.records_read(),
@@ -96,34 +136,29 @@ fn read_part(
 
 /// The parts as one file: row numbers shifted by the records before each part, row
 /// indexes by the rows before it.
-fn join(parts: Vec<PartRead>) -> (TypedRows, Vec<Problem>) {
-    let mut rows = TypedRows {
-        batches: Vec::new(),
-        row_numbers: Vec::new(),
-        bad_cells: Default::default(),
+fn join(parts: Vec<CsvRead>) -> CsvRead {
+    let mut all = CsvRead {
+        rows: TypedRows {
+            batches: Vec::new(),
+            row_numbers: Vec::new(),
+            bad_cells: Default::default(),
+        },
+        problems: Vec::new(),
+        records: 0,
     };
-    let mut problems = Vec::new();
-    let mut records_before = 0u32;
     for part in parts {
-        let rows_before = rows.row_numbers.len();
-        rows.batches.extend(part.rows.batches);
-        rows.row_numbers.extend(
-            part.rows
-                .row_numbers
-                .iter()
-                .map(|number| number + records_before),
-        );
-        rows.bad_cells.extend(
+        let rows_before = all.rows.row_numbers.len();
+        let part = part.renumbered(all.records);
+        all.rows.batches.extend(part.rows.batches);
+        all.rows.row_numbers.extend(part.rows.row_numbers);
+        all.rows.bad_cells.extend(
             part.rows
                 .bad_cells
                 .iter()
                 .map(|&(row, column)| (row + rows_before, column)),
         );
-        problems.extend(part.problems.into_iter().map(|mut problem| {
-            problem.row = problem.row.map(|number| number + records_before);
-            problem
-        }));
-        records_before += part.records;
+        all.problems.extend(part.problems);
+        all.records += part.records;
     }
-    (rows, problems)
+    all
 }

@@ -86,15 +86,28 @@ impl Problem {
 
 /// A value as it may be shown: masked if personal, shortened if long.
 pub fn shown_value(value: &str, personal: bool) -> String {
+    let mut shown = String::new();
+    push_shown_value(&mut shown, value, personal);
+    shown
+}
+
+/// Appends [`shown_value`] to `out` (without a string of its own for a short value).
+pub fn push_shown_value(out: &mut String, value: &str, personal: bool) {
     if personal {
-        return mask(value);
+        out.push_str(&mask(value));
+        return;
+    }
+    // Bytes bound characters: a value of few bytes is short.
+    if value.len() <= VALUE_DISPLAY_LIMIT {
+        out.push_str(value);
+        return;
     }
     let chars = value.chars().count();
     if chars <= VALUE_DISPLAY_LIMIT {
-        value.to_owned()
+        out.push_str(value);
     } else {
         let head: String = value.chars().take(VALUE_DISPLAY_LIMIT).collect();
-        format!("{head}… ({chars} characters)")
+        out.push_str(&format!("{head}… ({chars} characters)"));
     }
 }
 

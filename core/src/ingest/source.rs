@@ -87,6 +87,9 @@ pub struct ReadOptions {
     pub max_unpacked_bytes: u64,
     /// Most data rows accepted in one file.
     pub max_rows: usize,
+    /// How much of a large CSV file is read, checked and written at a time: what the
+    /// upload's memory grows with, whatever the file's size.
+    pub block_bytes: usize,
 }
 
 impl Default for ReadOptions {
@@ -98,6 +101,7 @@ impl Default for ReadOptions {
             max_cell_bytes: 32 * 1024,
             max_unpacked_bytes: 1 << 30,
             max_rows: 10_000_000,
+            block_bytes: 32 << 20,
         }
     }
 }

@@ -93,7 +93,7 @@ pub async fn upload(
         period: params.period,
         uploader: actor.name.clone(),
         file_name: params.file_name.unwrap_or_else(|| "upload".into()),
-        bytes: body.into_bytes().await?,
+        body: crate::ingest::body::UploadBody::File(body.into_file()),
         read: ReadOptions {
             sheet: params.sheet,
             max_unpacked_bytes: state.config.max_unpacked_bytes,

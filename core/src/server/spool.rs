@@ -4,8 +4,6 @@
 //! at most `--upload-slots` bodies are in memory at once, however many departments are
 //! sending.
 
-use std::io::{Seek, SeekFrom};
-
 use axum::body::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -52,19 +50,9 @@ impl SpooledBody {
         self.len == 0
     }
 
-    /// The whole body, read back into memory.
-    pub async fn into_bytes(self) -> ApiResult<Bytes> {
-        let SpooledBody { mut file, len } = self;
-        tokio::task::spawn_blocking(move || {
-            use std::io::Read;
-            file.seek(SeekFrom::Start(0))?;
-            let mut bytes = Vec::with_capacity(len as usize);
-            file.read_to_end(&mut bytes)?;
-            Ok::<_, std::io::Error>(Bytes::from(bytes))
-        })
-        .await
-        .map_err(|e| ApiError::from(crate::Error::Internal(e.to_string())))?
-        .map_err(storage_error)
+    /// The file holding it.
+    pub fn into_file(self) -> std::fs::File {
+        self.file
     }
 }
 

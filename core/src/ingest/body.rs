@@ -1,0 +1,271 @@
+//! The bytes of an uploaded file — in memory, or in a file on disk — and a CSV file read
+//! block by block: each block the header and whole lines after it, so that a file of any
+//! size is read with the memory of one block, its sha256 taken on the way.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+/// An uploaded file.
+#[derive(Debug)]
+pub enum UploadBody {
+    /// Held in memory.
+    Bytes(Bytes),
+    /// In a file (the command line's file, the server's spooled request body).
+    File(std::fs::File),
+}
+
+impl From<Bytes> for UploadBody {
+    fn from(bytes: Bytes) -> Self {
+        UploadBody::Bytes(bytes)
+    }
+}
+
+impl UploadBody {
+    /// Its size in bytes.
+    pub fn len(&self) -> std::io::Result<u64> {
+        match self {
+            UploadBody::Bytes(bytes) => Ok(bytes.len() as u64),
+            UploadBody::File(file) => Ok(file.metadata()?.len()),
+        }
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> std::io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Its first bytes, at most `n` (to tell its format).
+    pub fn head(&self, n: usize) -> std::io::Result<Bytes> {
+        match self {
+            UploadBody::Bytes(bytes) => Ok(bytes.slice(..n.min(bytes.len()))),
+            UploadBody::File(file) => {
+                let mut head = Vec::with_capacity(n);
+                self.reader_of(file)?
+                    .take(n as u64)
+                    .read_to_end(&mut head)?;
+                Ok(head.into())
+            }
+        }
+    }
+
+    /// All of it, in memory.
+    pub fn into_bytes(self) -> std::io::Result<Bytes> {
+        match &self {
+            UploadBody::Bytes(bytes) => Ok(bytes.clone()),
+            UploadBody::File(file) => {
+                let mut bytes = Vec::with_capacity(self.len()? as usize);
+                self.reader_of(file)?.read_to_end(&mut bytes)?;
+                Ok(bytes.into())
+            }
+        }
+    }
+
+    /// A reader of all of it, from the start, that owns what it reads (for a thread).
+    pub fn owned_reader(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        match self {
+            UploadBody::Bytes(bytes) => Ok(Box::new(std::io::Cursor::new(bytes.clone()))),
+            UploadBody::File(file) => {
+                let mut file = file.try_clone()?;
+                file.seek(SeekFrom::Start(0))?;
+                Ok(Box::new(file))
+            }
+        }
+    }
+
+    fn reader_of<'a>(&self, mut file: &'a std::fs::File) -> std::io::Result<&'a std::fs::File> {
+        file.seek(SeekFrom::Start(0))?;
+        Ok(file)
+    }
+}
+
+/// A CSV file read block by block: each block is the file's header line and the whole
+/// lines that follow it up to about the block size, so that each reads as a file of its
+/// own (its rows numbered from the header: the caller shifts them by the records of the
+/// blocks before).
+pub struct CsvBlocks<R> {
+    reader: R,
+    /// The header line, with its line break (and the byte-order mark, if any).
+    header: Vec<u8>,
+    /// Bytes read after the last whole line given.
+    rest: Vec<u8>,
+    at_end: bool,
+    block_bytes: usize,
+    digest: Sha256,
+}
+
+impl<R: Read> CsvBlocks<R> {
+    /// Reads the header line; `None` when the first `block_bytes` have no line break.
+    pub fn new(reader: R, block_bytes: usize) -> std::io::Result<Option<Self>> {
+        let mut blocks = CsvBlocks {
+            reader,
+            header: Vec::new(),
+            rest: Vec::new(),
+            at_end: false,
+            block_bytes: block_bytes.max(1),
+            digest: Sha256::new(),
+        };
+        let mut first = Vec::new();
+        blocks.fill(&mut first, blocks.block_bytes)?;
+        let Some(end) = memchr::memchr(b'\n', &first) else {
+            return Ok(None);
+        };
+        blocks.rest = first.split_off(end + 1);
+        blocks.header = first;
+        Ok(Some(blocks))
+    }
+
+    /// Reads into `buffer` until it holds `len` bytes or the file ends.
+    fn fill(&mut self, buffer: &mut Vec<u8>, len: usize) -> std::io::Result<()> {
+        let step = self.block_bytes.min(1 << 20);
+        while !self.at_end && buffer.len() < len {
+            let start = buffer.len();
+            buffer.resize(start + step.min(len - start), 0);
+            match self.reader.read(&mut buffer[start..]) {
+                Ok(n) => {
+                    buffer.truncate(start + n);
+                    self.at_end = n == 0;
+                    self.digest.update(&buffer[start..]);
+                }
+                Err(e) => {
+                    buffer.truncate(start);
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next block — the header, then whole lines — or `None` after the last.
+    pub fn next_block(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut block = Vec::with_capacity(self.header.len() + self.block_bytes + (1 << 20));
+        block.extend_from_slice(&self.header);
+        block.append(&mut self.rest);
+        let mut wanted = self.header.len() + self.block_bytes;
+        loop {
+            self.fill(&mut block, wanted)?;
+            let lines = &block[self.header.len()..];
+            let cut = if self.at_end {
+                Some(lines.len())
+            } else {
+                memchr::memrchr(b'\n', lines).map(|i| i + 1)
+            };
+            match cut {
+                Some(0) => return Ok(None),
+                Some(cut) => {
+                    self.rest = block.split_off(self.header.len() + cut);
+                    return Ok(Some(block));
+                }
+                // A line longer than a block makes the block longer.
+                None => wanted = wanted.saturating_mul(2),
+            }
+        }
+    }
+
+    /// The sha256 (hex) of the whole file, once every block was read.
+    pub fn sha256_hex(self) -> String {
+        hex::encode(self.digest.finalize())
+    }
+}
+
+/// The blocks of a CSV file read on a thread of their own, a block ahead of the caller:
+/// reading and hashing the next block overlaps checking this one.
+pub struct BlocksAhead {
+    blocks: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    reader: std::thread::JoinHandle<std::io::Result<Option<String>>>,
+}
+
+impl BlocksAhead {
+    /// Starts reading `reader` in blocks of about `block_bytes`.
+    pub fn start(reader: Box<dyn Read + Send>, block_bytes: usize) -> Self {
+        let (send, blocks) = tokio::sync::mpsc::channel(1);
+        let reader = std::thread::spawn(move || {
+            let Some(mut blocks) = CsvBlocks::new(reader, block_bytes)? else {
+                return Ok(None);
+            };
+            loop {
+                match blocks.next_block() {
+                    Ok(Some(block)) => {
+                        if send.blocking_send(Ok(block)).is_err() {
+                            // The caller stopped reading.
+                            return Ok(None);
+                        }
+                    }
+                    Ok(None) => return Ok(Some(blocks.sha256_hex())),
+                    Err(e) => {
+                        let kind = e.kind();
+                        let _ = send.blocking_send(Err(e));
+                        return Err(kind.into());
+                    }
+                }
+            }
+        });
+        BlocksAhead { blocks, reader }
+    }
+
+    /// The next block, or `None` after the last.
+    pub async fn next(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        self.blocks.recv().await.transpose()
+    }
+
+    /// Once every block was taken: the file's sha256 (hex), or `None` when it has no
+    /// line break within its first block (no header to repeat).
+    pub fn finish(self) -> std::io::Result<Option<String>> {
+        drop(self.blocks);
+        self.reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks_of(text: &str, block_bytes: usize) -> (Vec<String>, String) {
+        let mut blocks = CsvBlocks::new(text.as_bytes(), block_bytes)
+            .unwrap()
+            .unwrap();
+        let mut all = Vec::new();
+        while let Some(block) = blocks.next_block().unwrap() {
+            all.push(String::from_utf8(block).unwrap());
+        }
+        (all, blocks.sha256_hex())
+    }
+
+    #[test]
+    fn every_block_is_the_header_and_whole_lines_and_together_they_are_the_file() {
+        let body: String = (0..500).map(|i| format!("{i},镇{i}\r\n")).collect();
+        let text = format!("\u{feff}编号,镇\r\n{body}");
+        for block_bytes in [1, 7, 64, 1000, 1 << 20] {
+            let (blocks, sha) = blocks_of(&text, block_bytes);
+            assert_eq!(sha, crate::plugin::engine::sha256_hex(text.as_bytes()));
+            let mut joined = String::new();
+            for block in &blocks {
+                let lines = block
+                    .strip_prefix("\u{feff}编号,镇\r\n")
+                    .expect("the header first");
+                assert!(lines.ends_with('\n'), "{block_bytes}: whole lines");
+                joined.push_str(lines);
+            }
+            assert_eq!(joined, body, "{block_bytes}");
+            if block_bytes >= 1 << 20 {
+                assert_eq!(blocks.len(), 1);
+            } else if block_bytes >= 64 {
+                assert!(blocks.len() > 1);
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_line_needs_no_line_break_and_a_file_without_one_has_no_header() {
+        let (blocks, _) = blocks_of("a,b\n1,2\n3,4", 4);
+        assert_eq!(blocks.concat(), "a,b\n1,2\na,b\n3,4");
+        let (blocks, _) = blocks_of("a,b\n", 4);
+        assert!(blocks.is_empty());
+        assert!(CsvBlocks::new("a,b".as_bytes(), 100).unwrap().is_none());
+    }
+}

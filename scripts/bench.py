@@ -6,8 +6,9 @@ asked:
 
 1. load the whole county through sannong's upload path (`sannong demo --scale N`);
 2. ingest: one large monthly parcels CSV (and a 1,000-row one, for the fixed
-   overhead) through `sannong upload` against DuckDB's `COPY (SELECT * FROM
-   read_csv(…)) TO '….parquet'`: rows/s, peak memory, the upload's phases;
+   overhead, and one of four times the rows, once, for peak memory against file size)
+   through `sannong upload` against DuckDB's `COPY (SELECT * FROM read_csv(…)) TO
+   '….parquet'`: rows/s, peak memory, the upload's phases;
 3. scorecard: `sannong kpi --year 2021` (and `GET /api/kpis` on a running server)
    against the same 16 KPI statements in DuckDB over the same data exported to
    Parquet by sannong itself; the values must agree (relative 1e-9);
@@ -513,8 +514,11 @@ def ingest(args, sannong, data, work) -> dict:
          "--format", "csv"], check=True, capture_output=True, text=True).stdout
     stations = [tuple(r) for r in csv.reader(stations_csv.splitlines()[1:]) if r]
     out = {}
-    for label, rows, month, repeat in (("small", 1_000, 7, args.repeat),
-                                       ("large", args.ingest_rows, 6, args.ingest_repeat)):
+    # "larger" is four times "large": the upload's peak memory should not grow with it.
+    sizes = [("small", 1_000, 7, args.repeat), ("large", args.ingest_rows, 6, args.ingest_repeat)]
+    if args.ingest_larger:
+        sizes.append(("larger", 4 * args.ingest_rows, 5, 1))
+    for label, rows, month, repeat in sizes:
         path = work / f"parcels-2022-{month:02}-{rows}.csv"
         write_parcels(path, rows, 2022, month, stations)
         runs, phases = [], []
@@ -570,8 +574,10 @@ def figures(r: dict) -> dict[str, float | None]:
         "load whole county, rows/s": r["load"]["rows_per_s"],
         "load peak memory, MB": r["load"]["rss_mb"],
     }
-    for label in ("large", "small"):
-        i = r["ingest"][label]
+    for label in ("large", "small", "larger"):
+        i = r["ingest"].get(label)
+        if i is None:
+            continue
         n = f"{i['rows']:,}"
         f[f"ingest {n}: sannong rows/s"] = i["sannong_rows_per_s"]
         f[f"ingest {n}: DuckDB rows/s"] = i["duckdb_rows_per_s"]
@@ -579,6 +585,11 @@ def figures(r: dict) -> dict[str, float | None]:
         f[f"ingest {n}: same, against DuckDB's COPY alone"] = i["duckdb_copy_only_s"] / i["sannong_s"]
         f[f"ingest {n}: sannong peak MB"] = i["sannong_rss_mb"]
         f[f"ingest {n}: DuckDB peak MB"] = i["duckdb_rss_mb"]
+    if "larger" in r["ingest"]:
+        large, larger = r["ingest"]["large"], r["ingest"]["larger"]
+        f["ingest peak memory, 4× the rows ÷ 1× (goal: bounded, ≈ 1)"] = (
+            larger["sannong_rss_mb"] / large["sannong_rss_mb"])
+        f["same, DuckDB"] = larger["duckdb_rss_mb"] / large["duckdb_rss_mb"]
     s = r["scorecard"]
     f["scorecard: sannong kpi (CLI), s"] = s["sannong_cli_s"]
     f["scorecard: DuckDB process, s"] = s["duckdb_process_s"]
@@ -641,6 +652,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timing (median)")
     parser.add_argument("--ingest-rows", type=int, default=1_000_000)
     parser.add_argument("--ingest-repeat", type=int, default=3, help="runs of the large ingest")
+    parser.add_argument("--ingest-larger", action=argparse.BooleanOptionalAction, default=True,
+                        help="also ingest four times the rows once (peak memory against file size)")
     args = parser.parse_args()
     import duckdb
 

@@ -240,7 +240,11 @@ mod tests {
     fn every_block_is_the_header_and_whole_lines_and_together_they_are_the_file() {
         let body: String = (0..500).map(|i| format!("{i},镇{i}\r\n")).collect();
         let text = format!("\u{feff}编号,镇\r\n{body}");
-        for block_bytes in [1, 7, 64, 1000, 1 << 20] {
+        assert!(
+            CsvBlocks::new(text.as_bytes(), 7).unwrap().is_none(),
+            "no header within the first block"
+        );
+        for block_bytes in [16, 64, 1000, 1 << 20] {
             let (blocks, sha) = blocks_of(&text, block_bytes);
             assert_eq!(sha, crate::plugin::engine::sha256_hex(text.as_bytes()));
             let mut joined = String::new();

@@ -261,6 +261,7 @@ import sys, time
 import duckdb
 t = time.perf_counter()
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 con.execute(f"COPY (SELECT * FROM read_csv('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT parquet)")
 print(time.perf_counter() - t)
 """

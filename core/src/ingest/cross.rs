@@ -6,7 +6,9 @@
 //! committed table holds millions of rows. The checks run in one partition, beside the
 //! plugin's `validate`.
 //! - A reference is checked once per distinct value (a hundred stations, not a million
-//!   parcels); the rows holding a value not found are then named.
+//!   parcels); the rows holding a value not found are then named. An upload checked a
+//!   block at a time remembers the values found ([`KnownKeys`]): the next block asks only
+//!   for values it has not seen, and no query at all when there are none.
 //! - A key unique across periods is first counted among the committed rows of other
 //!   periods between the upload's smallest and largest key: row groups whose statistics
 //!   lie outside are not read, and when none is found (a new period of new ids) the
@@ -233,16 +235,25 @@ async fn any_counted(
     }))
 }
 
-/// Checks references and cross-period uniqueness; pushes the problems found.
+/// Values of each of a duty's references found in the referenced table, by the checks
+/// of an upload's blocks so far.
+#[derive(Debug, Default)]
+pub struct KnownKeys(Vec<Keys>);
+
+/// Checks references and cross-period uniqueness of rows (an upload's, or a block of
+/// them after the blocks that found `known`); pushes the problems found.
 pub async fn check_committed(
     query: &QueryService,
     duty: &DutySpec,
     rows: &TypedRows,
     period: Option<Period>,
+    known: &mut KnownKeys,
     problems: &mut Vec<Problem>,
 ) -> Result<()> {
-    for reference in &duty.references {
-        let distinct = distinct_keys(duty, rows, &reference.columns);
+    known.0.resize_with(duty.references.len(), Keys::default);
+    for (reference, found) in duty.references.iter().zip(&mut known.0) {
+        let mut distinct = distinct_keys(duty, rows, &reference.columns);
+        distinct.retain(|key| !found.contains(key));
         if distinct.is_empty() {
             continue;
         }
@@ -253,14 +264,16 @@ pub async fn check_committed(
         let exists = query.catalog().exists(&table).await?;
         let absent = if exists {
             let expression = key_expression(&reference.table_columns);
-            absent_keys(
+            let absent = absent_keys(
                 query,
-                distinct,
+                distinct.clone(),
                 &format!(
                     "SELECT key FROM upload_keys WHERE key NOT IN (SELECT {expression} FROM {table} WHERE {expression} IS NOT NULL)"
                 ),
             )
-            .await?
+            .await?;
+            found.extend(distinct.into_iter().filter(|key| !absent.contains(key)));
+            absent
         } else {
             distinct
         };

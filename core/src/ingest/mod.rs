@@ -546,6 +546,8 @@ struct Checking<'a> {
     record: SubmissionRecord,
     found: Found,
     unique: UniqueKeys,
+    /// Referenced values found by the blocks checked so far.
+    known_keys: cross::KnownKeys,
     rows_read: u64,
     rows_stored: u64,
     /// The commit being written: none for a dry run, none once an error is found.
@@ -593,6 +595,7 @@ impl<'a> Checking<'a> {
             record,
             found: Found::default(),
             unique: UniqueKeys::new(&context.duty),
+            known_keys: cross::KnownKeys::default(),
             rows_read: 0,
             rows_stored: 0,
             commit,
@@ -625,12 +628,12 @@ impl<'a> Checking<'a> {
         let record_keys = blocking(move || unique.record(&keyed_rows).map(|()| unique));
         progress.step("running the plugin and checking against committed tables");
         let plugin_rows = (!rows.is_empty()).then(|| rows_without_errors(&rows, &self.found));
+        let (runtime, plugin, known) = (&self.runtime, &self.plugin, &mut self.known_keys);
         let plugin_check = async {
             match plugin_rows {
                 Some(passed) => {
                     let period = context.period.clone();
-                    validate_with_plugin(&self.runtime, &self.plugin, duty, period, &rows, passed?)
-                        .await
+                    validate_with_plugin(runtime, plugin, duty, period, &rows, passed?).await
                 }
                 None => Ok(Vec::new()),
             }
@@ -638,7 +641,7 @@ impl<'a> Checking<'a> {
         let committed_check = async {
             let mut problems = Vec::new();
             let query = context.platform.query_service();
-            cross::check_committed(query, duty, &rows, mode.period(), &mut problems)
+            cross::check_committed(query, duty, &rows, mode.period(), known, &mut problems)
                 .await
                 .map(|()| problems)
         };
@@ -754,6 +757,12 @@ impl<'a> Checking<'a> {
     }
 }
 
+/// An error reading the bytes of the uploaded file `file_name` (what they hold is for
+/// problems to say).
+fn unreadable(file_name: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Internal(format!("cannot read the uploaded file {file_name}: {e}"))
+}
+
 /// Reads a large CSV file a block at a time into `checking`; the file's sha256, or
 /// `None` when a block cannot be read on every core — a quoted cell, a ragged row, a
 /// cell too long, too many rows — and the file must be read whole, line by line, which
@@ -763,17 +772,12 @@ async fn check_in_blocks(
     request: &UploadRequest,
     progress: &dyn Progress,
 ) -> Result<Option<String>> {
-    let unreadable = |e: std::io::Error| {
-        Error::Internal(format!(
-            "cannot read the uploaded file {}: {e}",
-            request.file_name
-        ))
-    };
-    let reader = request.body.owned_reader().map_err(unreadable)?;
+    let unreadable = unreadable(&request.file_name);
+    let reader = request.body.owned_reader().map_err(&unreadable)?;
     let mut blocks = BlocksAhead::start(reader, request.read.block_bytes);
     let mut read = request.read.clone();
     let mut records_before = 0u32;
-    while let Some(block) = blocks.next().await.map_err(unreadable)? {
+    while let Some(block) = blocks.next().await.map_err(&unreadable)? {
         progress.step("reading");
         // The encoding is told by the first block that is not plain ASCII (the same in
         // both), as reading the whole file would tell it.
@@ -800,7 +804,7 @@ async fn check_in_blocks(
         checking.found.extend(csv.problems);
         checking.check(csv.rows, progress).await?;
     }
-    blocks.finish().map_err(unreadable)
+    blocks.finish().map_err(&unreadable)
 }
 
 /// Uploads a file: accepted whole, or refused whole with its problems.
@@ -825,20 +829,15 @@ pub async fn upload(
         duty,
         mode,
     };
-    let unreadable = |e: std::io::Error| {
-        Error::Internal(format!(
-            "cannot read the uploaded file {}: {e}",
-            request.file_name
-        ))
-    };
+    let unreadable = unreadable(&request.file_name);
 
     progress.step("reading");
-    let len = request.body.len().map_err(unreadable)?;
+    let len = request.body.len().map_err(&unreadable)?;
     let format = match request.read.format {
         Some(format) => format,
         None => FileFormat::detect(
             &request.file_name,
-            &request.body.head(4096).map_err(unreadable)?,
+            &request.body.head(4096).map_err(&unreadable)?,
         ),
     };
     if parallel::read_on_every_core(format, len) {
@@ -861,7 +860,7 @@ pub async fn upload(
     // Held whole: its digest is one thread's work over all its bytes, taken while the
     // file is read on the other threads.
     let mut checking = Checking::new(&context, &installed, &request).await?;
-    let bytes = request.body.into_bytes().map_err(unreadable)?;
+    let bytes = request.body.into_bytes().map_err(&unreadable)?;
     let found = &mut checking.found;
     let (sha256, parsed) = std::thread::scope(|scope| {
         let digest = scope.spawn(|| crate::plugin::engine::sha256_hex(&bytes));

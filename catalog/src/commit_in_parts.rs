@@ -16,7 +16,9 @@ use crate::data_files::{self, WrittenFiles};
 use crate::error::{CatalogError, Result};
 use crate::submission::{CommitMode, SubmissionRecord};
 use crate::table_name::TableName;
-use crate::tables::{Catalog, CommitOutcome, TableAt, schema_change, with_system_columns};
+use crate::tables::{
+    Catalog, CommitOutcome, TableAt, own_files_state, schema_change, with_system_columns,
+};
 
 /// A commit being written part by part: begun by [`Catalog::begin_commit`], made by
 /// [`Catalog::commit_parts`] or dropped by [`Catalog::discard_parts`]. Dropped otherwise,
@@ -104,20 +106,14 @@ impl Catalog {
         let stored_schema =
             with_system_columns(name, &schema, Vec::new(), mode, submission_id)?[0].schema();
         let target = match self.load(name, TableAt::Latest).await {
-            Ok(table) => Some(table),
-            Err(CatalogError::TableNotFound { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        let target = match target {
-            Some(table) => {
-                let writable = match table.snapshot() {
-                    Ok(state) => data_files::can_write(state, mode),
-                    Err(_) => false,
-                };
-                (writable && schema_change(name, &table, &stored_schema)?.is_none())
+            Ok(table) => {
+                let schema_mode = schema_change(name, &table, &stored_schema)?;
+                own_files_state(&table, &schema_mode, mode)
+                    .is_some()
                     .then_some(table)
             }
-            None => None,
+            Err(CatalogError::TableNotFound { .. }) => None,
+            Err(e) => return Err(e),
         };
         Ok(CommitInParts {
             name: name.clone(),
@@ -161,11 +157,10 @@ impl Catalog {
         } = parts;
         // Without files written ahead, the held rows are committed (none: an empty
         // commit, as `commit` makes it).
-        let stored = match (&written, held.is_empty()) {
-            (Some(_), _) | (None, true) => {
-                with_system_columns(&name, &schema, Vec::new(), mode, &submission_id)?
-            }
-            (None, false) => held,
+        let stored = if written.is_some() || held.is_empty() {
+            with_system_columns(&name, &schema, Vec::new(), mode, &submission_id)?
+        } else {
+            held
         };
         let properties = properties.unwrap_or_else(|| data_files::properties(&stored[0]));
         self.commit_stored(&name, &stored, rows, mode, properties, written, submission)

@@ -542,15 +542,10 @@ impl Catalog {
                 Some(t) => schema_change(name, t, &stored[0].schema())?,
                 None => None,
             };
-            let state = table.as_ref().and_then(|t| t.snapshot().ok());
-            let own_files = match (&table, state) {
-                (Some(table), Some(state))
-                    if schema_mode.is_none() && data_files::can_write(state, mode) =>
-                {
-                    Some((table, state, data_files::file_schema(state)))
-                }
-                _ => None,
-            };
+            let own_files = table.as_ref().and_then(|table| {
+                own_files_state(table, &schema_mode, mode)
+                    .map(|state| (table, state, data_files::file_schema(state)))
+            });
             let usable = |files: &data_files::WrittenFiles| {
                 own_files.as_ref().map(|(_, _, schema)| schema) == Some(&files.file_schema)
             };
@@ -888,6 +883,18 @@ pub(crate) fn with_system_columns(
             })
         })
         .collect()
+}
+
+/// The state of `table` when the catalog writes a `mode` commit's data files itself
+/// ([`data_files`]): the rows need no schema change (`schema_mode`) and the table is
+/// partitioned as `mode` writes.
+pub(crate) fn own_files_state<'a>(
+    table: &'a DeltaTable,
+    schema_mode: &Option<SchemaMode>,
+    mode: CommitMode,
+) -> Option<&'a DeltaTableState> {
+    let state = table.snapshot().ok()?;
+    (schema_mode.is_none() && data_files::can_write(state, mode)).then_some(state)
 }
 
 /// Decides how a write's schema relates to the table's: same (no schema mode), new

@@ -24,16 +24,11 @@ impl From<Bytes> for UploadBody {
 
 impl UploadBody {
     /// Its size in bytes.
-    pub fn len(&self) -> std::io::Result<u64> {
+    pub fn size(&self) -> std::io::Result<u64> {
         match self {
             UploadBody::Bytes(bytes) => Ok(bytes.len() as u64),
             UploadBody::File(file) => Ok(file.metadata()?.len()),
         }
-    }
-
-    /// Whether it has no bytes.
-    pub fn is_empty(&self) -> std::io::Result<bool> {
-        Ok(self.len()? == 0)
     }
 
     /// Its first bytes, at most `n` (to tell its format).
@@ -42,9 +37,7 @@ impl UploadBody {
             UploadBody::Bytes(bytes) => Ok(bytes.slice(..n.min(bytes.len()))),
             UploadBody::File(file) => {
                 let mut head = Vec::with_capacity(n);
-                self.reader_of(file)?
-                    .take(n as u64)
-                    .read_to_end(&mut head)?;
+                rewound(file)?.take(n as u64).read_to_end(&mut head)?;
                 Ok(head.into())
             }
         }
@@ -55,8 +48,8 @@ impl UploadBody {
         match &self {
             UploadBody::Bytes(bytes) => Ok(bytes.clone()),
             UploadBody::File(file) => {
-                let mut bytes = Vec::with_capacity(self.len()? as usize);
-                self.reader_of(file)?.read_to_end(&mut bytes)?;
+                let mut bytes = Vec::with_capacity(self.size()? as usize);
+                rewound(file)?.read_to_end(&mut bytes)?;
                 Ok(bytes.into())
             }
         }
@@ -73,11 +66,12 @@ impl UploadBody {
             }
         }
     }
+}
 
-    fn reader_of<'a>(&self, mut file: &'a std::fs::File) -> std::io::Result<&'a std::fs::File> {
-        file.seek(SeekFrom::Start(0))?;
-        Ok(file)
-    }
+/// `file`, read from its start.
+fn rewound(mut file: &std::fs::File) -> std::io::Result<&std::fs::File> {
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
 }
 
 /// A CSV file read block by block: each block is the file's header line and the whole

@@ -151,11 +151,11 @@ pub fn check_template(
 }
 
 /// One of the template's checks: it pushes the problems it finds.
-type Check<'a> = Box<dyn FnOnce(&mut Vec<Problem>) + Send + 'a>;
+pub(super) type Check<'a> = Box<dyn FnOnce(&mut Vec<Problem>) + Send + 'a>;
 
 /// Runs `checks` on every core and returns their problems in the checks' order. Threads
 /// take the checks from the last, so the keys' checks, the costliest, start first.
-fn on_every_core(checks: Vec<Check>) -> Vec<Problem> {
+pub(super) fn on_every_core(checks: Vec<Check>) -> Vec<Problem> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(checks.len())

@@ -149,10 +149,10 @@ fn distinct_keys(duty: &DutySpec, rows: &TypedRows, columns: &[String]) -> Keys 
 
 /// Runs `sql`, which selects a `key` column from the table `upload_keys` (`key`) holding
 /// `keys`; the keys it selects.
-async fn absent_keys(query: &QueryService, keys: Keys, sql: &str) -> Result<Keys> {
+async fn absent_keys(query: &QueryService, keys: &Keys, sql: &str) -> Result<Keys> {
     let upload_keys = table([(
         "key",
-        Arc::new(StringArray::from_iter_values(keys)) as ArrayRef,
+        Arc::new(StringArray::from_iter_values(keys.iter())) as ArrayRef,
     )])?;
     let mut absent = Keys::default();
     for batch in run(query, Some(&upload_keys), sql, Vec::new()).await? {
@@ -266,7 +266,7 @@ pub async fn check_committed(
             let expression = key_expression(&reference.table_columns);
             let absent = absent_keys(
                 query,
-                distinct.clone(),
+                &distinct,
                 &format!(
                     "SELECT key FROM upload_keys WHERE key NOT IN (SELECT {expression} FROM {table} WHERE {expression} IS NOT NULL)"
                 ),

@@ -832,7 +832,7 @@ pub async fn upload(
     let unreadable = unreadable(&request.file_name);
 
     progress.step("reading");
-    let len = request.body.len().map_err(&unreadable)?;
+    let size = request.body.size().map_err(&unreadable)?;
     let format = match request.read.format {
         Some(format) => format,
         None => FileFormat::detect(
@@ -840,7 +840,7 @@ pub async fn upload(
             &request.body.head(4096).map_err(&unreadable)?,
         ),
     };
-    if parallel::read_on_every_core(format, len) {
+    if parallel::read_on_every_core(format, size) {
         let mut checking = Checking::new(&context, &installed, &request).await?;
         match check_in_blocks(&mut checking, &request, progress).await {
             Ok(Some(sha256)) => {

@@ -4,7 +4,7 @@
 //! key as messages show it (masked when personal) — in one of 64 partitions chosen by
 //! the hash, whose records go to an anonymous temporary file once past 256 KB. When
 //! every row is read, each partition is read back on its own and the rows whose key an
-//! earlier row had are named. Memory holds the partitions' buffers and one partition,
+//! earlier row had are named (on every core, as the template's checks run). Memory holds the partitions' buffers and one partition,
 //! a sixty-fourth of the keys, whatever the file's size.
 //!
 //! The hash is two 64-bit hashes seeded afresh for each upload, so that no file can be
@@ -13,12 +13,13 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Mutex;
 
 use ahash::RandomState;
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::row::{RowConverter, SortField};
 
-use super::checks::cell_text;
+use super::checks::{Check, cell_text, on_every_core};
 use super::problems::{Problem, push_shown_value};
 use super::typed::TypedRows;
 use crate::error::{Error, Result};
@@ -120,11 +121,11 @@ impl UniqueKeys {
     /// Records the keys of `rows`, which follow the rows recorded before. A key with an
     /// empty cell is not recorded (the cell has its own problem).
     pub fn record(&mut self, rows: &TypedRows) -> Result<()> {
+        let Some(first) = rows.batches.first() else {
+            return Ok(());
+        };
         let mut shown = String::new();
         for key in &mut self.keys {
-            let Some(first) = rows.batches.first() else {
-                return Ok(());
-            };
             let fields = key
                 .positions
                 .iter()
@@ -143,33 +144,17 @@ impl UniqueKeys {
                     .convert_columns(&columns)
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 for row in 0..batch.num_rows() {
-                    let number = rows.row_numbers[index + row];
                     if columns.iter().any(|a| a.is_null(row)) {
                         continue;
                     }
                     let bytes = encoded.row(row);
-                    let bytes = bytes.as_ref();
-                    let hash = (u128::from(self.hashers[0].hash_one(bytes)) << 64)
-                        | u128::from(self.hashers[1].hash_one(bytes));
+                    let hash = (u128::from(self.hashers[0].hash_one(bytes.as_ref())) << 64)
+                        | u128::from(self.hashers[1].hash_one(bytes.as_ref()));
                     shown.clear();
-                    for (i, array) in columns.iter().enumerate() {
-                        if i > 0 {
-                            shown.push_str(" / ");
-                        }
-                        match array.as_string_opt::<i32>() {
-                            Some(texts) => {
-                                push_shown_value(&mut shown, texts.value(row), key.personal)
-                            }
-                            None => {
-                                let text =
-                                    cell_text(batch, key.positions[i], row).unwrap_or_default();
-                                push_shown_value(&mut shown, &text, key.personal);
-                            }
-                        }
-                    }
+                    push_shown_key(&mut shown, batch, &key.positions, row, key.personal);
                     let partition = (hash >> (128 - PARTITIONS.trailing_zeros())) as usize;
                     key.partitions[partition]
-                        .push(hash, number, &shown)
+                        .push(hash, rows.row_numbers[index + row], &shown)
                         .map_err(spill_failed)?;
                 }
                 index += batch.num_rows();
@@ -180,61 +165,71 @@ impl UniqueKeys {
 
     /// A problem for every row whose key an earlier row had, naming that row. The
     /// partitions are compared on every core.
-    pub fn duplicates(self, duty: &DutySpec) -> Result<Vec<Problem>> {
-        let mut work = Vec::new();
-        for key in self.keys {
+    pub fn duplicates(mut self, duty: &DutySpec) -> Result<Vec<Problem>> {
+        let partitions: Vec<Vec<Partition>> = self
+            .keys
+            .iter_mut()
+            .map(|key| std::mem::take(&mut key.partitions))
+            .collect();
+        let failed: Mutex<Option<Error>> = Mutex::new(None);
+        let mut compares: Vec<Check> = Vec::new();
+        for (key, partitions) in self.keys.iter().zip(partitions) {
             let Some(&first_column) = key.positions.first() else {
                 continue;
             };
             let column = &duty.columns[first_column];
-            let named = std::sync::Arc::new((column, key.columns));
-            work.extend(key.partitions.into_iter().map(|p| (named.clone(), p)));
-        }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
-        for (i, item) in work.into_iter().enumerate() {
-            shares[i % threads].push(item);
-        }
-        let found: Vec<Result<Vec<Problem>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = shares
-                .into_iter()
-                .map(|share| {
-                    scope.spawn(move || {
-                        let mut problems = Vec::new();
-                        for (named, partition) in share {
-                            let (column, columns) = named.as_ref();
-                            problems.extend(repeated(column, columns, partition)?);
-                        }
-                        Ok(problems)
-                    })
+            let failed = &failed;
+            compares.extend(partitions.into_iter().map(|partition| -> Check {
+                Box::new(move |found: &mut Vec<Problem>| {
+                    if let Err(e) = repeated(column, &key.columns, partition, found)
+                        && let Ok(mut first) = failed.lock()
+                    {
+                        first.get_or_insert(e);
+                    }
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        let mut problems = Vec::new();
-        for share in found {
-            problems.extend(share?);
+            }));
+        }
+        let mut problems = on_every_core(compares);
+        if let Some(e) = failed.into_inner().ok().flatten() {
+            return Err(e);
         }
         problems.sort_by_key(|p| p.row);
         Ok(problems)
     }
 }
 
-/// The rows of one partition whose key an earlier row had, as problems of `column` (the
-/// key's first) naming the key's `columns`.
+/// Appends the key of `row` (its cells at `positions`, joined by " / ") as messages show
+/// it: masked when `personal`, shortened when long.
+fn push_shown_key(
+    out: &mut String,
+    batch: &RecordBatch,
+    positions: &[usize],
+    row: usize,
+    personal: bool,
+) {
+    for (i, &c) in positions.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" / ");
+        }
+        match batch.column(c).as_string_opt::<i32>() {
+            Some(texts) => push_shown_value(out, texts.value(row), personal),
+            None => {
+                let text = cell_text(batch, c, row).unwrap_or_default();
+                push_shown_value(out, &text, personal);
+            }
+        }
+    }
+}
+
+/// Pushes the rows of one partition whose key an earlier row had, as problems of `column`
+/// (the key's first) naming the key's `columns`.
 fn repeated(
     column: &TemplateColumn,
     columns: &[String],
     partition: Partition,
-) -> Result<Vec<Problem>> {
+    problems: &mut Vec<Problem>,
+) -> Result<()> {
     let records = partition.into_records().map_err(spill_failed)?;
-    let mut problems = Vec::new();
     let mut first_rows: HashMap<u128, u32, RandomState> = HashMap::default();
     let mut rest = records.as_slice();
     while rest.len() >= 24 {
@@ -260,7 +255,7 @@ fn repeated(
             problems.push(problem);
         }
     }
-    Ok(problems)
+    Ok(())
 }
 
 #[cfg(test)]

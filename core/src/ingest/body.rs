@@ -82,6 +82,8 @@ pub struct CsvBlocks<R> {
     reader: R,
     /// The header line, with its line break (and the byte-order mark, if any).
     header: Vec<u8>,
+    /// The first block as read to find the header: it starts with the header already.
+    first: Option<Vec<u8>>,
     /// Bytes read after the last whole line given.
     rest: Vec<u8>,
     at_end: bool,
@@ -95,49 +97,56 @@ impl<R: Read> CsvBlocks<R> {
         let mut blocks = CsvBlocks {
             reader,
             header: Vec::new(),
+            first: None,
             rest: Vec::new(),
             at_end: false,
             block_bytes: block_bytes.max(1),
             digest: Sha256::new(),
         };
-        let mut first = Vec::new();
+        let mut first = Vec::with_capacity(blocks.block_capacity());
         blocks.fill(&mut first, blocks.block_bytes)?;
         let Some(end) = memchr::memchr(b'\n', &first) else {
             return Ok(None);
         };
-        blocks.rest = first.split_off(end + 1);
-        blocks.header = first;
+        blocks.header = first[..=end].to_vec();
+        blocks.first = Some(first);
         Ok(Some(blocks))
     }
 
-    /// Reads into `buffer` until it holds `len` bytes or the file ends.
-    fn fill(&mut self, buffer: &mut Vec<u8>, len: usize) -> std::io::Result<()> {
-        let step = self.block_bytes.min(1 << 20);
-        while !self.at_end && buffer.len() < len {
-            let start = buffer.len();
-            buffer.resize(start + step.min(len - start), 0);
-            match self.reader.read(&mut buffer[start..]) {
-                Ok(n) => {
-                    buffer.truncate(start + n);
-                    self.at_end = n == 0;
-                    self.digest.update(&buffer[start..]);
-                }
-                Err(e) => {
-                    buffer.truncate(start);
-                    if e.kind() != std::io::ErrorKind::Interrupted {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Ok(())
+    /// What a block is allocated with: the header, the block and a line or two more.
+    fn block_capacity(&self) -> usize {
+        self.header.len() + self.block_bytes + (1 << 20)
     }
 
-    /// The next block — the header, then whole lines — or `None` after the last.
-    pub fn next_block(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        let mut block = Vec::with_capacity(self.header.len() + self.block_bytes + (1 << 20));
-        block.extend_from_slice(&self.header);
-        block.append(&mut self.rest);
+    /// Reads into `buffer` until it holds `len` bytes or the file ends — straight into
+    /// its spare capacity, which is neither zeroed nor copied first.
+    fn fill(&mut self, buffer: &mut Vec<u8>, len: usize) -> std::io::Result<()> {
+        if self.at_end || buffer.len() >= len {
+            return Ok(());
+        }
+        let start = buffer.len();
+        buffer.reserve(len - start);
+        let read = (&mut self.reader)
+            .take((len - start) as u64)
+            .read_to_end(buffer);
+        self.digest.update(&buffer[start..]);
+        self.at_end = buffer.len() < len;
+        read.map(drop)
+    }
+
+    /// The next block — the header, then whole lines — or `None` after the last. It is
+    /// read into `buffer` (whatever it held), a spent block whose memory is used again.
+    pub fn next_block(&mut self, mut buffer: Vec<u8>) -> std::io::Result<Option<Vec<u8>>> {
+        let mut block = match self.first.take() {
+            Some(first) => first,
+            None => {
+                buffer.clear();
+                buffer.reserve(self.block_capacity());
+                buffer.extend_from_slice(&self.header);
+                buffer.append(&mut self.rest);
+                buffer
+            }
+        };
         let mut wanted = self.header.len() + self.block_bytes;
         loop {
             self.fill(&mut block, wanted)?;
@@ -150,7 +159,10 @@ impl<R: Read> CsvBlocks<R> {
             match cut {
                 Some(0) => return Ok(None),
                 Some(cut) => {
-                    self.rest = block.split_off(self.header.len() + cut);
+                    let whole = self.header.len() + cut;
+                    self.rest.clear();
+                    self.rest.extend_from_slice(&block[whole..]);
+                    block.truncate(whole);
                     return Ok(Some(block));
                 }
                 // A line longer than a block makes the block longer.
@@ -166,9 +178,12 @@ impl<R: Read> CsvBlocks<R> {
 }
 
 /// The blocks of a CSV file read on a thread of their own, a block ahead of the caller:
-/// reading and hashing the next block overlaps checking this one.
+/// reading and hashing the next block overlaps checking this one. Blocks the caller is
+/// done with come back ([`BlocksAhead::recycle`]) to be read into again, so the file
+/// goes through the same few buffers.
 pub struct BlocksAhead {
     blocks: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    spent: std::sync::mpsc::Sender<Vec<u8>>,
     reader: std::thread::JoinHandle<std::io::Result<Option<String>>>,
 }
 
@@ -176,12 +191,13 @@ impl BlocksAhead {
     /// Starts reading `reader` in blocks of about `block_bytes`.
     pub fn start(reader: Box<dyn Read + Send>, block_bytes: usize) -> Self {
         let (send, blocks) = tokio::sync::mpsc::channel(1);
+        let (spent, spare) = std::sync::mpsc::channel::<Vec<u8>>();
         let reader = std::thread::spawn(move || {
             let Some(mut blocks) = CsvBlocks::new(reader, block_bytes)? else {
                 return Ok(None);
             };
             loop {
-                match blocks.next_block() {
+                match blocks.next_block(spare.try_recv().unwrap_or_default()) {
                     Ok(Some(block)) => {
                         if send.blocking_send(Ok(block)).is_err() {
                             // The caller stopped reading.
@@ -197,12 +213,22 @@ impl BlocksAhead {
                 }
             }
         });
-        BlocksAhead { blocks, reader }
+        BlocksAhead {
+            blocks,
+            spent,
+            reader,
+        }
     }
 
     /// The next block, or `None` after the last.
     pub async fn next(&mut self) -> std::io::Result<Option<Vec<u8>>> {
         self.blocks.recv().await.transpose()
+    }
+
+    /// Gives back a block the caller is done with, to read a later one into.
+    pub fn recycle(&self, block: Vec<u8>) {
+        // Once the reader has stopped, the block is simply freed.
+        let _ = self.spent.send(block);
     }
 
     /// Once every block was taken: the file's sha256 (hex), or `None` when it has no
@@ -223,9 +249,11 @@ mod tests {
         let mut blocks = CsvBlocks::new(text.as_bytes(), block_bytes)
             .unwrap()
             .unwrap();
-        let mut all = Vec::new();
-        while let Some(block) = blocks.next_block().unwrap() {
-            all.push(String::from_utf8(block).unwrap());
+        // Each block is read into the one before it, as the reader thread does.
+        let (mut all, mut spent) = (Vec::new(), Vec::new());
+        while let Some(block) = blocks.next_block(spent).unwrap() {
+            all.push(String::from_utf8(block.clone()).unwrap());
+            spent = block;
         }
         (all, blocks.sha256_hex())
     }

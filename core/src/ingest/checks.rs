@@ -153,17 +153,15 @@ pub fn check_template(
 /// One of the template's checks: it pushes the problems it finds.
 pub(super) type Check<'a> = Box<dyn FnOnce(&mut Vec<Problem>) + Send + 'a>;
 
-/// Runs `checks` on every core and returns their problems in the checks' order. Threads
-/// take the checks from the last, so the keys' checks, the costliest, start first.
+/// Runs `checks` on every core (the threads of the process's pool, which keep their
+/// memory from one upload's block to the next) and returns their problems in the
+/// checks' order. Threads take the checks from the last, so the keys' checks, the
+/// costliest, start first.
 pub(super) fn on_every_core(checks: Vec<Check>) -> Vec<Problem> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(checks.len())
-        .max(1);
     let queue: Vec<Mutex<Option<Check>>> =
         checks.into_iter().map(|c| Mutex::new(Some(c))).collect();
     let left = AtomicUsize::new(queue.len());
-    let take = || {
+    let take = |_: rayon::BroadcastContext| {
         let mut done = Vec::new();
         while let Ok(before) =
             left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -178,18 +176,8 @@ pub(super) fn on_every_core(checks: Vec<Check>) -> Vec<Problem> {
         }
         done
     };
-    let mut done: Vec<(usize, Vec<Problem>)> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(take)).collect();
-        let mut done = take();
-        for helper in helpers {
-            done.extend(
-                helper
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            );
-        }
-        done
-    });
+    let mut done: Vec<(usize, Vec<Problem>)> =
+        rayon::broadcast(take).into_iter().flatten().collect();
     done.sort_by_key(|(index, _)| *index);
     done.into_iter().flat_map(|(_, found)| found).collect()
 }

@@ -139,21 +139,6 @@ impl Progress for Silent {
     fn step(&self, _: &str) {}
 }
 
-/// Progress of a block, told as progress of the file: rows counted after those before.
-struct AfterRows<'a> {
-    progress: &'a dyn Progress,
-    before: usize,
-}
-
-impl Progress for AfterRows<'_> {
-    fn rows_read(&self, rows: usize) {
-        self.progress.rows_read(self.before + rows);
-    }
-    fn step(&self, name: &str) {
-        self.progress.step(name);
-    }
-}
-
 /// Problems found so far, with exact counts.
 #[derive(Debug, Default)]
 struct Found {
@@ -763,10 +748,10 @@ fn unreadable(file_name: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Internal(format!("cannot read the uploaded file {file_name}: {e}"))
 }
 
-/// Reads a large CSV file a block at a time into `checking`; the file's sha256, or
-/// `None` when a block cannot be read on every core — a quoted cell, a ragged row, a
-/// cell too long, too many rows — and the file must be read whole, line by line, which
-/// says where.
+/// Reads a large CSV file a block at a time into `checking`, each block read on every
+/// core while the block before it is checked; the file's sha256, or `None` when a
+/// block cannot be read on every core — a quoted cell, a ragged row, a cell too long,
+/// too many rows — and the file must be read whole, line by line, which says where.
 async fn check_in_blocks(
     checking: &mut Checking<'_>,
     request: &UploadRequest,
@@ -775,36 +760,62 @@ async fn check_in_blocks(
     let unreadable = unreadable(&request.file_name);
     let reader = request.body.owned_reader().map_err(&unreadable)?;
     let mut blocks = BlocksAhead::start(reader, request.read.block_bytes);
+    let duty = Arc::new(checking.context.duty.clone());
     let mut read = request.read.clone();
+    let mut reading = read_next_block(&mut blocks, &mut read, &duty)
+        .await
+        .map_err(&unreadable)?;
     let mut records_before = 0u32;
-    while let Some(block) = blocks.next().await.map_err(&unreadable)? {
+    while let Some(block_read) = reading {
         progress.step("reading");
-        // The encoding is told by the first block that is not plain ASCII (the same in
-        // both), as reading the whole file would tell it.
-        if read.encoding == Encoding::Auto && !block.is_ascii() {
-            read.encoding = match std::str::from_utf8(&block) {
-                Ok(_) => Encoding::Utf8,
-                Err(_) => Encoding::Gbk,
-            };
-        }
-        let counted = AfterRows {
-            progress,
-            before: checking.rows_read as usize,
-        };
-        let Some(csv) = parallel::parse_csv_text(&block, &read, &checking.context.duty, &counted)
-        else {
+        let (block, csv) = block_read
+            .await
+            .map_err(|e| Error::Internal(format!("reading {} was lost: {e}", request.file_name)))?;
+        blocks.recycle(block);
+        let Some(csv) = csv else {
             return Ok(None);
         };
-        drop(block);
+        reading = read_next_block(&mut blocks, &mut read, &duty)
+            .await
+            .map_err(&unreadable)?;
         let csv = csv.renumbered(records_before);
         records_before += csv.records;
-        if checking.rows_read as usize + csv.rows.len() > read.max_rows {
+        let rows_read = checking.rows_read as usize + csv.rows.len();
+        if rows_read > read.max_rows {
             return Ok(None);
         }
+        progress.rows_read(rows_read);
         checking.found.extend(csv.problems);
         checking.check(csv.rows, progress).await?;
     }
     blocks.finish().map_err(&unreadable)
+}
+
+/// A block being read on every core: the block (to recycle) and what it read as.
+type BlockRead = tokio::task::JoinHandle<(Vec<u8>, Option<parallel::CsvRead>)>;
+
+/// Starts reading the next block of `blocks` on every core, or `None` after the last.
+/// `read`'s encoding is told by the first block that is not plain ASCII (the same in
+/// both), as reading the whole file would tell it.
+async fn read_next_block(
+    blocks: &mut BlocksAhead,
+    read: &mut ReadOptions,
+    duty: &Arc<DutySpec>,
+) -> std::io::Result<Option<BlockRead>> {
+    let Some(block) = blocks.next().await? else {
+        return Ok(None);
+    };
+    if read.encoding == Encoding::Auto && !block.is_ascii() {
+        read.encoding = match std::str::from_utf8(&block) {
+            Ok(_) => Encoding::Utf8,
+            Err(_) => Encoding::Gbk,
+        };
+    }
+    let (read, duty) = (read.clone(), Arc::clone(duty));
+    Ok(Some(tokio::task::spawn_blocking(move || {
+        let csv = parallel::parse_csv_text(&block, &read, &duty, &Silent);
+        (block, csv)
+    })))
 }
 
 /// Uploads a file: accepted whole, or refused whole with its problems.

@@ -7,7 +7,10 @@
 //! the row limit. Anything else — another format, a quoted cell, a ragged row, a cell
 //! over the size limit, too many rows — is read line by line, which says where.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 
 use super::Progress;
 use super::problems::Problem;
@@ -84,18 +87,17 @@ pub fn parse_csv_text(
     let cut = CsvParts::cut(bytes, threads, options)?;
     let map = typed::map_header(&cut.header, duty).ok()?;
     let read = AtomicUsize::new(0);
-    let parts: Vec<Option<CsvRead>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..cut.parts.len())
-            .map(|part| {
-                let (cut, map, read) = (&cut, &map, &read);
-                scope.spawn(move || read_part(cut, part, map, duty, read, progress))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().ok().flatten())
-            .collect()
-    });
+    // On the process's pool, whose threads keep their memory from block to block. A
+    // part that panics is read again line by line, which says where.
+    let parts: Vec<Option<CsvRead>> = (0..cut.parts.len())
+        .into_par_iter()
+        .map(|part| {
+            let read_part = || read_part(&cut, part, &map, duty, &read, progress);
+            std::panic::catch_unwind(AssertUnwindSafe(read_part))
+                .ok()
+                .flatten()
+        })
+        .collect();
     let joined = join(parts.into_iter().collect::<Option<Vec<_>>>()?);
     (joined.rows.len() <= options.max_rows).then_some(joined)
 }

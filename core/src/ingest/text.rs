@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use clap::ValueEnum;
+use rayon::prelude::*;
 
 use super::problems::Problem;
 
@@ -85,9 +86,9 @@ pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<Cow<'_, str>, Problem>
 }
 
 /// The pieces of one file cut at line breaks (a line break is never part of a UTF-8 or
-/// GBK character), decoded each on its own thread to the text [`decode`] gives for the
-/// whole file; `bom` says whether a UTF-8 byte-order mark preceded them. `None` where
-/// [`decode`] would refuse the file: it says why.
+/// GBK character), decoded side by side on the process's thread pool to the text
+/// [`decode`] gives for the whole file; `bom` says whether a UTF-8 byte-order mark
+/// preceded them. `None` where [`decode`] would refuse the file: it says why.
 pub fn decode_pieces<'a>(
     pieces: &[&'a [u8]],
     encoding: Encoding,
@@ -97,17 +98,7 @@ pub fn decode_pieces<'a>(
         pieces: &[&'a [u8]],
         decode: impl Fn(&'a [u8]) -> Option<T> + Sync,
     ) -> Option<Vec<T>> {
-        std::thread::scope(|scope| {
-            let decode = &decode;
-            let handles: Vec<_> = pieces
-                .iter()
-                .map(|&piece| scope.spawn(move || decode(piece)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().ok().flatten())
-                .collect()
-        })
+        pieces.par_iter().map(|&piece| decode(piece)).collect()
     }
     if encoding != Encoding::Gbk
         && let Some(texts) = on_threads(pieces, |piece| std::str::from_utf8(piece).ok())

@@ -81,6 +81,7 @@ impl PluginBuild {
     /// Runs the build; returns the component path of each package (in the order given,
     /// or of the crate at the manifest path when no packages were named).
     pub fn run(&self) -> Result<Vec<PathBuf>, BuildError> {
+        install_target_if_missing(&self.manifest_path)?;
         let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cargo
             .args(["build", "--release", "--target", TARGET, "--manifest-path"])
@@ -152,6 +153,38 @@ impl PluginBuild {
     fn default_target_dir(&self) -> Result<PathBuf, BuildError> {
         let dir = self.manifest_path.parent().unwrap_or(Path::new("."));
         Ok(dir.join("target"))
+    }
+}
+
+/// Installs [`TARGET`] with rustup when the toolchain building `manifest_path` lacks it,
+/// as on a fresh machine: the project's `rust-toolchain.toml` names the target, but
+/// rustup adds it only when it installs the toolchain itself. Without rustup (a
+/// toolchain installed another way), the build says what is missing.
+fn install_target_if_missing(manifest_path: &Path) -> Result<(), BuildError> {
+    let dir = manifest_path.parent().unwrap_or(Path::new("."));
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let libdir = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .current_dir(dir)
+        .output();
+    if let Ok(out) = libdir
+        && out.status.success()
+        && Path::new(String::from_utf8_lossy(&out.stdout).trim()).is_dir()
+    {
+        return Ok(());
+    }
+    let installed = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .current_dir(dir)
+        .status();
+    match installed {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(BuildError(format!(
+            "the {TARGET} target is not installed and `rustup target add {TARGET}` failed ({status})"
+        ))),
+        Err(e) => Err(BuildError(format!(
+            "the {TARGET} target is not installed and rustup cannot be run to add it ({e}): install it, e.g. rustup target add {TARGET}"
+        ))),
     }
 }
 

@@ -3,9 +3,10 @@
 //! Each row's key is recorded as it is read — a 128-bit hash, the row's number and the
 //! key as messages show it (masked when personal) — in one of 64 partitions chosen by
 //! the hash, whose records go to an anonymous temporary file once past 256 KB. When
-//! every row is read, each partition is read back on its own and the rows whose key an
-//! earlier row had are named (on every core, as the template's checks run). Memory holds the partitions' buffers and one partition,
-//! a sixty-fourth of the keys, whatever the file's size.
+//! every row is read, the partitions are read back one at a time on each core (as the
+//! template's checks run) and the rows whose key an earlier row had are named. Memory
+//! holds the partitions' buffers and a partition per core, a sixty-fourth of the keys
+//! each, whatever the file's size.
 //!
 //! The hash is two 64-bit hashes seeded afresh for each upload, so that no file can be
 //! made to collide: two keys that differ share one with a chance under 10⁻²⁴ in a file

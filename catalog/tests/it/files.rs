@@ -116,8 +116,9 @@ async fn a_table_without_periods_is_read_whole_and_replaced_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn data_files_are_lz4_with_dictionaries_for_repeating_text_only() {
-    use arrow::array::{Int64Array, StringArray};
+async fn data_files_are_lz4_but_times_uncompressed_with_dictionaries_for_repeating_text_only() {
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::TimeUnit;
     use parquet::basic::{Compression, Encoding};
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
@@ -127,6 +128,11 @@ async fn data_files_are_lz4_with_dictionaries_for_repeating_text_only() {
         Field::new("id", DataType::Utf8, false),
         Field::new("courier", DataType::Utf8, false),
         Field::new("amount", DataType::Int64, false),
+        Field::new(
+            "handed_in_at",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
     ]));
     let rows = 1_000;
     let couriers = ["邮政", "韵达", "中通"];
@@ -140,6 +146,9 @@ async fn data_files_are_lz4_with_dictionaries_for_repeating_text_only() {
                 (0..rows).map(|i| couriers[i % 3]),
             )),
             Arc::new(Int64Array::from_iter_values(0..rows as i64)),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                (0..rows as i64).map(|i| 1_609_459_200_000_000 + i * 7_919_000_123),
+            )),
         ],
     )
     .unwrap();
@@ -164,11 +173,16 @@ async fn data_files_are_lz4_with_dictionaries_for_repeating_text_only() {
     let mut dictionaries = Vec::new();
     for column in row_group.columns() {
         let name = column.column_path().string();
-        assert_eq!(column.compression(), Compression::LZ4_RAW, "{name}");
+        let expected = if name == "handed_in_at" {
+            Compression::UNCOMPRESSED
+        } else {
+            Compression::LZ4_RAW
+        };
+        assert_eq!(column.compression(), expected, "{name}");
         if column.encodings().any(|e| e == Encoding::RLE_DICTIONARY) {
             dictionaries.push(name);
         }
     }
-    // Ids are all distinct and amounts are numbers: both plain.
+    // Ids are all distinct, amounts are numbers and times are times: all plain.
     assert_eq!(dictionaries, ["courier", "_submission_id"]);
 }

@@ -17,6 +17,7 @@ mod error;
 mod history;
 mod local_listing;
 mod location;
+mod mapped_files;
 mod plugins;
 pub mod programme;
 mod records;

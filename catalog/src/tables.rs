@@ -37,6 +37,7 @@ use crate::error::{CatalogError, Result, one_line};
 use crate::history::{CommitCache, MODE_KEY, TableVersion, read_history};
 use crate::local_listing;
 use crate::location::DataLocation;
+use crate::mapped_files::MappedFiles;
 use crate::snapshots::{SnapshotCache, commit_version};
 use crate::submission::{CommitMode, SUBMISSION_KEY, SubmissionRecord};
 use crate::table_name::TableName;
@@ -102,6 +103,9 @@ pub struct Catalog {
     root_path: Path,
     /// Set when the object store was supplied by the caller (tests inject faults this way).
     custom_store: bool,
+    /// The store SQL sessions read data files from: for a local directory, one that
+    /// hands out ranges of the files from memory maps ([`MappedFiles`]).
+    data_files_store: Arc<dyn ObjectStore>,
     /// Where SQL sessions find `root_store`: a name of this catalog's own, so that
     /// catalogs over different stores never share one.
     store_url: ObjectStoreUrl,
@@ -122,11 +126,18 @@ impl Catalog {
                 location: location.display().to_owned(),
                 reason: one_line(&e.to_string()),
             })?;
+        let root_store = log_store.root_object_store(None);
+        let data_files_store: Arc<dyn ObjectStore> = if location.is_local() {
+            Arc::new(MappedFiles::over(root_store.clone()))
+        } else {
+            root_store.clone()
+        };
         let catalog = Catalog {
             root_path: root_path_of(&location),
-            root_store: log_store.root_object_store(None),
+            root_store,
             location,
             custom_store: false,
+            data_files_store,
             store_url: own_store_url(),
             commits: CommitCache::default(),
             snapshots: SnapshotCache::default(),
@@ -143,6 +154,7 @@ impl Catalog {
         register_object_store_schemes();
         Catalog {
             root_path: root_path_of(&location),
+            data_files_store: root_store.clone(),
             root_store,
             location,
             custom_store: true,
@@ -170,7 +182,7 @@ impl Catalog {
     ) -> (ObjectStoreUrl, Arc<dyn ObjectStore>, Path) {
         (
             self.store_url.clone(),
-            self.root_store.clone(),
+            self.data_files_store.clone(),
             self.table_path(name),
         )
     }

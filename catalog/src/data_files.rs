@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use delta_kernel::expressions::Scalar;
 use deltalake::DeltaTable;
 use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
@@ -54,32 +54,29 @@ const DICTIONARY_SAMPLE_ROWS: usize = 4096;
 /// nearly distinct microsecond counts that LZ4 shrinks by less than a tenth, while every
 /// read of them would pay to decompress them (a sixth of the scorecard's CPU).
 pub(crate) fn properties(sample: &RecordBatch) -> WriterProperties {
-    let schema = sample.schema();
-    let plain = schema
-        .fields()
-        .iter()
-        .zip(sample.columns())
-        .filter(|(field, column)| !is_text(field.data_type()) || mostly_distinct(column))
-        .map(|(field, _)| field);
-    let uncompressed = schema
-        .fields()
-        .iter()
-        .filter(|field| matches!(field.data_type(), DataType::Timestamp(..)));
     let builder = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-    let builder = plain.fold(builder, |builder, field| {
-        builder.set_column_dictionary_enabled(column_path(field), false)
-    });
-    uncompressed
-        .fold(builder, |builder, field| {
-            builder.set_column_compression(column_path(field), Compression::UNCOMPRESSED)
+    sample
+        .schema()
+        .fields()
+        .iter()
+        .zip(sample.columns())
+        .fold(builder, |builder, (field, column)| {
+            let path = ColumnPath::from(field.name().as_str());
+            let builder = if !is_text(field.data_type()) || mostly_distinct(column) {
+                builder.set_column_dictionary_enabled(path.clone(), false)
+            } else {
+                builder
+            };
+            match field.data_type() {
+                DataType::Timestamp(..) => {
+                    builder.set_column_compression(path, Compression::UNCOMPRESSED)
+                }
+                _ => builder,
+            }
         })
         .build()
-}
-
-fn column_path(field: &Field) -> ColumnPath {
-    ColumnPath::from(field.name().as_str())
 }
 
 /// Whether more than half of the first [`DICTIONARY_SAMPLE_ROWS`] values of a text

@@ -105,14 +105,12 @@ impl ObjectStore for MappedFiles {
     ) -> object_store::Result<Vec<Bytes>> {
         let path = self.paths.path_to_filesystem(location)?;
         let wanted = ranges.to_vec();
-        let mapped = tokio::task::spawn_blocking(move || map_ranges(&path, &wanted)).await;
-        match mapped {
-            Ok(slices) => slices,
-            Err(e) => Err(object_store::Error::Generic {
+        tokio::task::spawn_blocking(move || map_ranges(&path, &wanted))
+            .await
+            .map_err(|e| object_store::Error::Generic {
                 store: STORE,
                 source: Box::new(e),
-            }),
-        }
+            })?
     }
 
     async fn put_opts(

@@ -106,7 +106,7 @@ pub struct Catalog {
     /// The store SQL sessions read data files from: for a local directory, one that
     /// hands out ranges of the files from memory maps ([`MappedFiles`]).
     data_files_store: Arc<dyn ObjectStore>,
-    /// Where SQL sessions find `root_store`: a name of this catalog's own, so that
+    /// Where SQL sessions find `data_files_store`: a name of this catalog's own, so that
     /// catalogs over different stores never share one.
     store_url: ObjectStoreUrl,
     commits: CommitCache,
